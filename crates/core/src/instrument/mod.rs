@@ -1,0 +1,481 @@
+//! The instrumenter: feature check → stack-type map → per-function resume
+//! pass (metering, normalization, unwind/rewind) → glue (reserved exports,
+//! start function, unwind memory) → validation.
+//!
+//! Everything the host needs to snapshot and restore is exported under names
+//! starting with [`RESERVED_PREFIX`]; guest exports with such names are
+//! removed, so the guest cannot collide with them.
+
+mod analyze;
+mod costs;
+mod resume;
+
+use std::collections::{HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
+use walrus::ir::{BinaryOp, Instr, UnaryOp, Value};
+use walrus::{
+    ConstExpr, DataKind, ElementKind, ExportItem, FunctionBuilder, FunctionId, FunctionKind,
+    ImportKind, ModuleConfig, ValType,
+};
+
+pub use analyze::accepted_features;
+pub use costs::{CostTable, DEFAULT_COSTS};
+
+use crate::error::{Error, Result};
+use crate::value::ValueType;
+use resume::{CallInfo, FuncPass, RuntimeIds};
+
+/// Prefix of every export the instrumenter adds.
+pub const RESERVED_PREFIX: &str = "__ws_";
+/// Exported names of the runtime globals and memories.
+pub mod names {
+    pub const GAS: &str = "__ws_gas";
+    pub const GAS_SAVED: &str = "__ws_gas_saved";
+    pub const STATE: &str = "__ws_state";
+    pub const UNWIND_PTR: &str = "__ws_uw_ptr";
+    pub const DEPTH: &str = "__ws_depth";
+    pub const UNWIND_MEMORY: &str = "__ws_unwind";
+    pub const MEMORY: &str = "__ws_mem";
+    pub const START: &str = "__ws_start";
+    pub const RESTORE_DROPS: &str = "__ws_restore_drops";
+    pub const TRAP_CALL_DEPTH: &str = "__ws_trap_call_depth";
+    pub const TRAP_CORRUPT: &str = "__ws_trap_corrupt_unwind";
+    /// Prefix of exported mutable guest globals (`__ws_g0`, `__ws_g1`, ...).
+    pub const GLOBAL_PREFIX: &str = "__ws_g";
+    /// Prefix of the dropped-segment mask globals.
+    pub const DROP_MASK_PREFIX: &str = "__ws_drop";
+}
+
+/// Values of `__ws_state`.
+pub mod state {
+    pub const NORMAL: i32 = 0;
+    pub const UNWINDING: i32 = 1;
+    pub const REWINDING: i32 = 2;
+}
+
+/// Default call-depth budget in bytes of estimated frame size.
+pub const DEFAULT_STACK_BUDGET: u32 = 512 * 1024;
+
+/// Options that change the instrumented code.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InstrumentConfig {
+    pub costs: CostTable,
+    /// Budget for the call-depth limit, in bytes of estimated frame size
+    /// (each non-leaf function counts its unwind frame plus its operand
+    /// stack). Exceeding it traps with "call depth exceeded".
+    pub stack_budget: u32,
+    /// Initial value of the gas global (0 for the runtime, which sets it
+    /// before every run; a large value lets any engine run the module
+    /// unmodified, for differential tests).
+    pub initial_gas: i64,
+}
+
+impl Default for InstrumentConfig {
+    fn default() -> Self {
+        InstrumentConfig {
+            costs: CostTable::default(),
+            stack_budget: DEFAULT_STACK_BUDGET,
+            initial_gas: 0,
+        }
+    }
+}
+
+/// A function import of the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FuncImport {
+    pub module: String,
+    pub name: String,
+    pub params: Vec<ValueType>,
+    pub results: Vec<ValueType>,
+}
+
+/// The guest's linear memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryInfo {
+    pub initial_pages: u64,
+    pub maximum_pages: Option<u64>,
+    /// `Some((module, name))` when the guest imports it.
+    pub import: Option<(String, String)>,
+}
+
+/// Result of [`instrument`].
+#[derive(Clone, Debug)]
+pub struct Instrumented {
+    /// The instrumented module.
+    pub wasm: Vec<u8>,
+    /// SHA-256 of `wasm`.
+    pub fingerprint: [u8; 32],
+    pub func_imports: Vec<FuncImport>,
+    /// Imports other than functions and the memory, as `module.name (kind)`.
+    pub other_imports: Vec<String>,
+    pub memory: Option<MemoryInfo>,
+    pub has_start: bool,
+    /// Names of exported functions taking no parameters (entry candidates).
+    pub entry_candidates: Vec<String>,
+    /// Number of exported mutable guest globals (`__ws_g0..`).
+    pub mutable_globals: u32,
+    /// Number of dropped-segment mask globals (`__ws_drop0..`).
+    pub drop_masks: u32,
+    /// The module changes its tables at run time (table.copy/table.init).
+    pub mutates_tables: bool,
+    /// Pages of the private unwind memory.
+    pub unwind_pages: u64,
+}
+
+/// Instruments `wasm` for metered, pausable execution.
+///
+/// Never panics on any input: malformed modules give
+/// [`Error::InvalidWasm`], modules using features outside
+/// [`accepted_features`] give [`Error::UnsupportedFeature`]. Runs on a
+/// thread with a large stack so deeply nested code cannot overflow it.
+pub fn instrument(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrumented> {
+    let wasm = wasm.to_vec();
+    let config = config.clone();
+    let handle = std::thread::Builder::new()
+        .name("wasm-sandbox-instrument".into())
+        .stack_size(512 * 1024 * 1024)
+        .spawn(move || {
+            std::panic::catch_unwind(|| instrument_inner(&wasm, &config)).unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(Error::Internal(format!("instrumenter panicked: {msg}")))
+            })
+        })
+        .map_err(|e| Error::Internal(format!("cannot start instrumenter thread: {e}")))?;
+    handle
+        .join()
+        .unwrap_or_else(|_| Err(Error::Internal("instrumenter thread failed".into())))
+}
+
+fn value_type(t: ValType) -> Result<ValueType> {
+    Ok(match t {
+        ValType::I32 => ValueType::I32,
+        ValType::I64 => ValueType::I64,
+        ValType::F32 => ValueType::F32,
+        ValType::F64 => ValueType::F64,
+        other => {
+            return Err(Error::UnsupportedFeature(format!(
+                "value type {other:?} in a function signature"
+            )))
+        }
+    })
+}
+
+fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrumented> {
+    let stack_map = analyze::analyze(wasm)?;
+    let mut module = ModuleConfig::new()
+        .generate_producers_section(false)
+        .generate_dwarf(false)
+        .parse(wasm)
+        .map_err(|e| Error::InvalidWasm(format!("{e:#}")))?;
+
+    // Only the name section survives (other custom sections would describe
+    // code offsets that no longer exist).
+    let custom_ids: Vec<_> = module.customs.iter().map(|(id, _)| id).collect();
+    for id in custom_ids {
+        module.customs.delete(id);
+    }
+    if module.memories.iter().count() > 1 || module.tables.iter().count() > 1 {
+        return Err(Error::UnsupportedFeature("multiple memories or tables".into()));
+    }
+
+    // Imports.
+    let mut func_imports = Vec::new();
+    let mut other_imports = Vec::new();
+    let mut memory_import = None;
+    for imp in module.imports.iter() {
+        match imp.kind {
+            ImportKind::Function(f) => {
+                let ty = module.types.get(module.funcs.get(f).ty());
+                func_imports.push(FuncImport {
+                    module: imp.module.clone(),
+                    name: imp.name.clone(),
+                    params: ty.params().iter().map(|t| value_type(*t)).collect::<Result<_>>()?,
+                    results: ty.results().iter().map(|t| value_type(*t)).collect::<Result<_>>()?,
+                });
+            }
+            ImportKind::Memory(_) => {
+                memory_import = Some((imp.module.clone(), imp.name.clone()));
+            }
+            ImportKind::Global(_) => other_imports.push(format!("{}.{} (global)", imp.module, imp.name)),
+            ImportKind::Table(_) => other_imports.push(format!("{}.{} (table)", imp.module, imp.name)),
+            ImportKind::Tag(_) => other_imports.push(format!("{}.{} (tag)", imp.module, imp.name)),
+        }
+    }
+    let guest_memory = module.memories.iter().next().map(|m| (m.id(), MemoryInfo {
+        initial_pages: m.initial,
+        maximum_pages: m.maximum,
+        import: memory_import.clone(),
+    }));
+
+    // Runtime globals.
+    let g_i64 = |m: &mut walrus::Module, v: i64| {
+        m.globals.add_local(ValType::I64, true, false, ConstExpr::Value(Value::I64(v)))
+    };
+    let gas = g_i64(&mut module, config.initial_gas);
+    let gas_saved = g_i64(&mut module, 0);
+    let g_i32 = |m: &mut walrus::Module| {
+        m.globals.add_local(ValType::I32, true, false, ConstExpr::Value(Value::I32(0)))
+    };
+    let state = g_i32(&mut module);
+    let uw_ptr = g_i32(&mut module);
+    let depth = g_i32(&mut module);
+    let unwind_mem = module.memories.add_local(false, false, 1, Some(1), None);
+
+    let trap_fn = |m: &mut walrus::Module, name: &str| -> FunctionId {
+        let mut b = FunctionBuilder::new(&mut m.types, &[], &[]);
+        b.name(name.to_string());
+        b.func_body().unreachable();
+        b.finish(vec![], &mut m.funcs)
+    };
+    let trap_call_depth = trap_fn(&mut module, names::TRAP_CALL_DEPTH);
+    let trap_corrupt = trap_fn(&mut module, names::TRAP_CORRUPT);
+
+    // Dropped-segment bits.
+    let mut drop_masks = Vec::new();
+    let mut data_drop_bits = HashMap::new();
+    let mut elem_drop_bits = HashMap::new();
+    let mut bit = 64u32;
+    let passive_data: Vec<_> = module
+        .data
+        .iter()
+        .filter(|d| matches!(d.kind, DataKind::Passive))
+        .map(|d| d.id())
+        .collect();
+    for id in passive_data {
+        if bit == 64 {
+            drop_masks.push(g_i64(&mut module, 0));
+            bit = 0;
+        }
+        data_drop_bits.insert(id, (*drop_masks.last().unwrap(), bit));
+        bit += 1;
+    }
+    let passive_elems: Vec<_> = module
+        .elements
+        .iter()
+        .filter(|e| matches!(e.kind, ElementKind::Passive))
+        .map(|e| e.id())
+        .collect();
+    for id in passive_elems {
+        if bit == 64 {
+            drop_masks.push(g_i64(&mut module, 0));
+            bit = 0;
+        }
+        elem_drop_bits.insert(id, (*drop_masks.last().unwrap(), bit));
+        bit += 1;
+    }
+
+    let ids = RuntimeIds {
+        gas,
+        gas_saved,
+        state,
+        uw_ptr,
+        depth,
+        unwind_mem,
+        trap_call_depth,
+        trap_corrupt,
+        data_drop_bits: data_drop_bits.clone(),
+        elem_drop_bits: elem_drop_bits.clone(),
+    };
+
+    let imported: HashSet<FunctionId> = module
+        .funcs
+        .iter()
+        .filter(|f| matches!(f.kind, FunctionKind::Import(_)))
+        .map(|f| f.id())
+        .collect();
+    let func_types: HashMap<FunctionId, walrus::TypeId> =
+        module.funcs.iter().map(|f| (f.id(), f.ty())).collect();
+    let calls = CallInfo {
+        imported: &imported,
+    };
+    let mut mutates_tables = false;
+
+    // The guest's local functions, in index order (matches the stack map).
+    let guest_funcs: Vec<FunctionId> = module
+        .funcs
+        .iter_local()
+        .map(|(id, _)| id)
+        .filter(|id| *id != trap_call_depth && *id != trap_corrupt)
+        .collect();
+    if guest_funcs.len() != stack_map.funcs.len() {
+        return Err(Error::Internal(format!(
+            "stack map has {} functions, module has {}",
+            stack_map.funcs.len(),
+            guest_funcs.len()
+        )));
+    }
+    let mut max_frame = 0u32;
+    let mut max_weight = 0u32;
+    {
+        let walrus::Module {
+            funcs,
+            locals,
+            types,
+            ..
+        } = &mut module;
+        for (ordinal, fid) in guest_funcs.iter().enumerate() {
+            let pass = FuncPass {
+                ids: &ids,
+                costs: &config.costs,
+                calls: &calls,
+                stack: &stack_map.funcs[ordinal],
+                func_index: ordinal as u32,
+                depth_budget: config.stack_budget,
+                func_types: &func_types,
+            };
+            let func = funcs.get_mut(*fid).kind.unwrap_local_mut();
+            mutates_tables |= uses_table_ops(func);
+            let report = pass.run(func, locals, types).map_err(|e| match e {
+                Error::Internal(m) => Error::Internal(format!("function {ordinal}: {m}")),
+                other => other,
+            })?;
+            max_frame = max_frame.max(report.frame_bytes);
+            max_weight = max_weight.max(report.depth_weight);
+        }
+    }
+    if max_weight > config.stack_budget {
+        return Err(Error::UnsupportedModule(format!(
+            "a function's frame ({max_weight} bytes estimated) exceeds the call-depth budget \
+             ({} bytes)",
+            config.stack_budget
+        )));
+    }
+
+    // Unwind memory: every non-leaf frame fits the budget, plus one leaf.
+    let unwind_bytes = config.stack_budget as u64 + max_frame as u64 + 64;
+    let unwind_pages = unwind_bytes.div_ceil(65536);
+    {
+        let m = module.memories.get_mut(unwind_mem);
+        m.initial = unwind_pages;
+        m.maximum = Some(unwind_pages);
+    }
+
+    // Start function becomes an export; the host runs it first.
+    let start = module.start.take();
+
+    // Segment-drop replay.
+    let restore_drops = {
+        let mut b = FunctionBuilder::new(&mut module.types, &[], &[]);
+        b.name(names::RESTORE_DROPS.to_string());
+        let mut body = b.func_body();
+        let mut entries: Vec<(GlobalIdBit, Instr)> = Vec::new();
+        for (d, (g, bit)) in &data_drop_bits {
+            entries.push(((*g, *bit), Instr::DataDrop(walrus::ir::DataDrop { data: *d })));
+        }
+        for (e, (g, bit)) in &elem_drop_bits {
+            entries.push(((*g, *bit), Instr::ElemDrop(walrus::ir::ElemDrop { elem: *e })));
+        }
+        entries.sort_by_key(|((g, bit), _)| (g.index(), *bit));
+        for ((g, bit), drop) in entries {
+            body.global_get(g)
+                .i64_const(1i64 << bit)
+                .binop(BinaryOp::I64And)
+                .unop(UnaryOp::I64Eqz)
+                .if_else(None, |_| {}, |e| {
+                    e.instr(drop);
+                });
+        }
+        b.finish(vec![], &mut module.funcs)
+    };
+
+    // Exports: drop reserved guest names, add ours.
+    let reserved: Vec<_> = module
+        .exports
+        .iter()
+        .filter(|e| e.name.starts_with(RESERVED_PREFIX))
+        .map(|e| e.id())
+        .collect();
+    for id in reserved {
+        module.exports.delete(id);
+    }
+    let mut entry_candidates = Vec::new();
+    for e in module.exports.iter() {
+        if let ExportItem::Function(f) = e.item {
+            if module.types.get(module.funcs.get(f).ty()).params().is_empty() {
+                entry_candidates.push(e.name.clone());
+            }
+        }
+    }
+    let mut mutable_globals = 0u32;
+    let guest_globals: Vec<_> = module
+        .globals
+        .iter()
+        .filter(|g| g.mutable && ![gas, gas_saved, state, uw_ptr, depth].contains(&g.id()) && !drop_masks.contains(&g.id()))
+        .map(|g| (g.id(), g.ty))
+        .collect();
+    for (g, ty) in guest_globals {
+        if !matches!(ty, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64) {
+            return Err(Error::UnsupportedFeature(format!("mutable global of type {ty:?}")));
+        }
+        module
+            .exports
+            .add(&format!("{}{}", names::GLOBAL_PREFIX, mutable_globals), g);
+        mutable_globals += 1;
+    }
+    for (i, g) in drop_masks.iter().enumerate() {
+        module
+            .exports
+            .add(&format!("{}{}", names::DROP_MASK_PREFIX, i), *g);
+    }
+    module.exports.add(names::GAS, gas);
+    module.exports.add(names::GAS_SAVED, gas_saved);
+    module.exports.add(names::STATE, state);
+    module.exports.add(names::UNWIND_PTR, uw_ptr);
+    module.exports.add(names::DEPTH, depth);
+    module.exports.add(names::UNWIND_MEMORY, unwind_mem);
+    module.exports.add(names::RESTORE_DROPS, restore_drops);
+    if let Some((mem, _)) = &guest_memory {
+        module.exports.add(names::MEMORY, *mem);
+    }
+    if let Some(s) = start {
+        module.exports.add(names::START, s);
+    }
+
+    let out = module.emit_wasm();
+    let mut features = accepted_features();
+    features |= wasmparser::WasmFeatures::MULTI_MEMORY;
+    wasmparser::Validator::new_with_features(features)
+        .validate_all(&out)
+        .map_err(|e| Error::Internal(format!("instrumented module does not validate: {e}")))?;
+    let fingerprint: [u8; 32] = Sha256::digest(&out).into();
+    Ok(Instrumented {
+        wasm: out,
+        fingerprint,
+        func_imports,
+        other_imports,
+        memory: guest_memory.map(|(_, m)| m),
+        has_start: start.is_some(),
+        entry_candidates,
+        mutable_globals,
+        drop_masks: drop_masks.len() as u32,
+        mutates_tables,
+        unwind_pages,
+    })
+}
+
+type GlobalIdBit = (walrus::GlobalId, u32);
+
+fn uses_table_ops(func: &walrus::LocalFunction) -> bool {
+    let mut stack = vec![func.entry_block()];
+    while let Some(s) = stack.pop() {
+        for (i, _) in func.block(s).instrs.iter() {
+            match i {
+                Instr::TableCopy(_) | Instr::TableInit(_) | Instr::TableSet(_)
+                | Instr::TableGrow(_) | Instr::TableFill(_) => return true,
+                Instr::Block(b) => stack.push(b.seq),
+                Instr::Loop(b) => stack.push(b.seq),
+                Instr::IfElse(ie) => {
+                    stack.push(ie.consequent);
+                    stack.push(ie.alternative);
+                }
+                _ => {}
+            }
+        }
+    }
+    false
+}

@@ -1,0 +1,1380 @@
+//! The per-function pass: gas metering plus asyncify-style unwind/rewind.
+//!
+//! Every local function is rewritten so that it can stop at a *pause site*
+//! and later continue exactly there, in the same or a fresh instance:
+//!
+//! * **Metering.** Each straight-line run of instructions (a run ends after
+//!   `block`/`loop`/`if`/`br_if` and at the end of a sequence) is charged at
+//!   its start: `gas -= cost`. Dynamic-cost operators (`memory.grow`,
+//!   `memory.fill/copy/init`, table bulk ops) are charged per unit right
+//!   before they run.
+//! * **Pause sites.** The function entry, every loop header and every
+//!   dynamic-cost operator check `gas < 0`; calls to guest functions are
+//!   sites too (the callee may pause).
+//! * **Normalization.** At every pause-capable instruction (a site, or a
+//!   construct containing one) the operand stack of the current frame is
+//!   spilled into locals, and constructs become `[] -> []` with params and
+//!   results passed through locals. Between two sites the stack is empty, so
+//!   code between sites can be skipped as a unit.
+//! * **Unwind.** When the check fails: `state = 1; br $unwind (site)`. The
+//!   epilogue stores `[func_id][site][locals...]` into the private unwind
+//!   memory and returns; each caller sees `state != 0` after its call and
+//!   unwinds its own frame the same way.
+//! * **Rewind.** The host sets `state = 2`, saves the real balance in
+//!   `gas_saved` and sets `gas = -1`, then calls the entry again. Every check
+//!   now takes its slow path: the function entry pops its frame (locals and
+//!   the target site `ri`); code regions are guarded by `ri == 0`, sites and
+//!   constructs by whether they contain the target; the target check site
+//!   finishes the rewind (`state = 0`, `gas = gas_saved`). Charges on the way
+//!   to the target are made against the fake balance and discarded, so
+//!   nothing is charged twice.
+//!
+//! Before/after for `(func $f (loop $l (call $g) (br $l)))`, simplified:
+//!
+//! ```wat
+//! (func $f (local $ri i32) (local $d i32)
+//!   ;; entry site 1: depth check, charge, slow path (pop frame / unwind)
+//!   (block $unwind (result i32)
+//!     (block $body
+//!       (loop $l
+//!         gas -= 3
+//!         (if (gas < 0) ...site 2...)
+//!         (if (ri == 0 || ri == 3)
+//!           (then ri = 0 (call $g) depth = $d
+//!                 (if (global.get $state) (then (br $unwind (i32.const 3))))))
+//!         (br $l)))
+//!     (return))
+//!   ;; epilogue: save [func_id][site][locals] to the unwind memory
+//!   ...)
+//! ```
+
+use std::collections::{HashMap, HashSet};
+
+use walrus::ir::*;
+use walrus::{
+    FunctionId, GlobalId, LocalFunction, LocalId, MemoryId, ModuleLocals, ModuleTypes, TypeId,
+    ValType,
+};
+
+use super::analyze::FuncStackMap;
+use super::costs::CostTable;
+use crate::error::{Error, Result};
+
+/// Module-wide ids the pass refers to.
+#[derive(Clone, Debug)]
+pub struct RuntimeIds {
+    pub gas: GlobalId,
+    pub gas_saved: GlobalId,
+    pub state: GlobalId,
+    pub uw_ptr: GlobalId,
+    pub depth: GlobalId,
+    pub unwind_mem: MemoryId,
+    pub trap_call_depth: FunctionId,
+    pub trap_corrupt: FunctionId,
+    /// Per passive data segment: (mask global, bit).
+    pub data_drop_bits: HashMap<DataId, (GlobalId, u32)>,
+    /// Per passive element segment: (mask global, bit).
+    pub elem_drop_bits: HashMap<ElementId, (GlobalId, u32)>,
+}
+
+use walrus::{DataId, ElementId};
+
+/// What the pass learned about one function.
+#[derive(Clone, Debug)]
+pub struct FuncReport {
+    /// Bytes of one unwind frame of this function.
+    pub frame_bytes: u32,
+    /// Weight charged against the call-depth budget (0 for leaves).
+    pub depth_weight: u32,
+}
+
+/// Static facts about callees, needed at call sites.
+pub struct CallInfo<'a> {
+    /// Functions that are imports (calls to them are not pause sites).
+    pub imported: &'a HashSet<FunctionId>,
+}
+
+/// Frame slot size: every saved local takes 8 bytes.
+const SLOT: u32 = 8;
+/// Frame header: func id + site.
+const HEADER: u32 = 8;
+
+#[derive(Clone)]
+enum LabelFix {
+    /// A normalized label whose branch values go through these locals
+    /// (block/if results, or loop params).
+    Locals(Vec<LocalId>),
+}
+
+enum Item {
+    Plain(Vec<(Instr, InstrLocId)>),
+    Site(Vec<(Instr, InstrLocId)>),
+}
+
+struct TempPool {
+    free: HashMap<ValType, Vec<LocalId>>,
+}
+
+impl TempPool {
+    fn get(&mut self, locals: &mut ModuleLocals, ty: ValType) -> LocalId {
+        match self.free.get_mut(&ty).and_then(|v| v.pop()) {
+            Some(l) => l,
+            None => locals.add(ty),
+        }
+    }
+    fn put(&mut self, locals: &mut ModuleLocals, ids: &[LocalId]) {
+        for &id in ids {
+            self.free.entry(locals.get(id).ty()).or_default().push(id);
+        }
+    }
+}
+
+fn to_walrus(ty: wasmparser::ValType) -> Result<ValType> {
+    Ok(match ty {
+        wasmparser::ValType::I32 => ValType::I32,
+        wasmparser::ValType::I64 => ValType::I64,
+        wasmparser::ValType::F32 => ValType::F32,
+        wasmparser::ValType::F64 => ValType::F64,
+        wasmparser::ValType::V128 => ValType::V128,
+        wasmparser::ValType::Ref(_) => {
+            return Err(Error::UnsupportedFeature(
+                "reference-typed values on the operand stack".into(),
+            ))
+        }
+    })
+}
+
+fn seq_types(types: &ModuleTypes, ty: InstrSeqType) -> (Vec<ValType>, Vec<ValType>) {
+    match ty {
+        InstrSeqType::Simple(None) => (vec![], vec![]),
+        InstrSeqType::Simple(Some(t)) => (vec![], vec![t]),
+        InstrSeqType::MultiValue(id) => {
+            let t = types.get(id);
+            (t.params().to_vec(), t.results().to_vec())
+        }
+    }
+}
+
+fn diverges(instr: &Instr) -> bool {
+    matches!(
+        instr,
+        Instr::Br(_) | Instr::BrTable(_) | Instr::Return(_) | Instr::Unreachable(_)
+    )
+}
+
+/// The per-function transformer.
+pub struct FuncPass<'a> {
+    pub ids: &'a RuntimeIds,
+    pub costs: &'a CostTable,
+    pub calls: &'a CallInfo<'a>,
+    pub stack: &'a FuncStackMap,
+    pub func_index: u32,
+    pub depth_budget: u32,
+    /// Parameters/results of every function type, for call sites.
+    pub func_types: &'a HashMap<FunctionId, TypeId>,
+}
+
+struct State<'f> {
+    func: &'f mut LocalFunction,
+    locals: &'f mut ModuleLocals,
+    types: &'f ModuleTypes,
+    pool: TempPool,
+    labels: HashMap<InstrSeqId, LabelFix>,
+    has_pci: HashMap<InstrSeqId, bool>,
+    next_site: u32,
+    ri: LocalId,
+    depth_local: Option<LocalId>,
+    unwind_label: InstrSeqId,
+}
+
+fn synth(i: impl Into<Instr>) -> (Instr, InstrLocId) {
+    (i.into(), InstrLocId::default())
+}
+
+fn const_i32(v: i32) -> (Instr, InstrLocId) {
+    synth(Const { value: Value::I32(v) })
+}
+fn const_i64(v: i64) -> (Instr, InstrLocId) {
+    synth(Const { value: Value::I64(v) })
+}
+fn lget(l: LocalId) -> (Instr, InstrLocId) {
+    synth(LocalGet { local: l })
+}
+fn lset(l: LocalId) -> (Instr, InstrLocId) {
+    synth(LocalSet { local: l })
+}
+fn gget(g: GlobalId) -> (Instr, InstrLocId) {
+    synth(GlobalGet { global: g })
+}
+fn gset(g: GlobalId) -> (Instr, InstrLocId) {
+    synth(GlobalSet { global: g })
+}
+fn binop(op: BinaryOp) -> (Instr, InstrLocId) {
+    synth(Binop { op })
+}
+fn unop(op: UnaryOp) -> (Instr, InstrLocId) {
+    synth(Unop { op })
+}
+
+impl FuncPass<'_> {
+    fn instr_cost(&self, instr: &Instr) -> u64 {
+        let base = self.costs.instruction as u64;
+        match instr {
+            Instr::Call(c) if self.calls.imported.contains(&c.func) => {
+                base + self.costs.host_call as u64
+            }
+            Instr::Call(_) | Instr::CallIndirect(_) => base + self.costs.call as u64,
+            _ => base,
+        }
+    }
+
+    /// Dynamic cost per unit, and which operand (counted from the first
+    /// input) carries the unit count.
+    fn dynamic_cost(&self, instr: &Instr) -> Option<(u64, usize, bool)> {
+        let c = self.costs;
+        let (unit, arg, bytes) = match instr {
+            Instr::MemoryGrow(_) => (c.memory_grow_per_page, 0, false),
+            Instr::MemoryFill(_) | Instr::MemoryCopy(_) | Instr::MemoryInit(_) => {
+                (c.bulk_memory_per_8_bytes, 2, true)
+            }
+            Instr::TableCopy(_) | Instr::TableInit(_) | Instr::TableFill(_) => {
+                (c.bulk_table_per_element, 2, false)
+            }
+            Instr::TableGrow(_) => (c.bulk_table_per_element, 1, false),
+            _ => return None,
+        };
+        if unit == 0 {
+            None
+        } else {
+            Some((unit as u64, arg, bytes))
+        }
+    }
+
+    fn is_call_site(&self, instr: &Instr) -> bool {
+        match instr {
+            Instr::Call(c) => !self.calls.imported.contains(&c.func),
+            Instr::CallIndirect(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Instruments one function. Returns its frame facts.
+    pub fn run(
+        &self,
+        func: &mut LocalFunction,
+        locals: &mut ModuleLocals,
+        types: &ModuleTypes,
+    ) -> Result<FuncReport> {
+        let entry = func.entry_block();
+        let unwind_label = func
+            .builder_mut()
+            .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
+            .id();
+        let ri = locals.add(ValType::I32);
+        let mut st = State {
+            func,
+            locals,
+            types,
+            pool: TempPool {
+                free: HashMap::new(),
+            },
+            labels: HashMap::new(),
+            has_pci: HashMap::new(),
+            next_site: 0,
+            ri,
+            depth_local: None,
+            unwind_label,
+        };
+        truncate_dead_code(st.func, entry);
+        let is_leaf = !self.seq_has_calls(st.func, entry);
+        if !is_leaf {
+            st.depth_local = Some(st.locals.add(ValType::I32));
+        }
+
+        // The body moves into its own block; the entry sequence becomes
+        // `block $unwind (block $body ...) return end; epilogue`.
+        let entry_ty = st.func.block(entry).ty;
+        let body = st.func.builder_mut().dangling_instr_seq(entry_ty).id();
+        let old = std::mem::take(&mut st.func.block_mut(entry).instrs);
+        st.func.block_mut(body).instrs = old;
+        // Branches to the function label stay valid (they are returns).
+        let processed = self.process_seq(&mut st, body, SeqKind::FunctionBody, &[], &[])?;
+        st.func.block_mut(body).instrs = processed;
+
+        let site_count = st.next_site;
+        // Collect every local the function uses, in first-use order.
+        let mut saved: Vec<LocalId> = st.func.args.clone();
+        let mut seen: HashSet<LocalId> = saved.iter().copied().collect();
+        collect_locals(st.func, body, &mut saved, &mut seen);
+        saved.retain(|l| *l != st.ri && Some(*l) != st.depth_local);
+        for l in &saved {
+            if matches!(st.locals.get(*l).ty(), ValType::Ref(_)) {
+                return Err(Error::UnsupportedFeature("reference-typed locals".into()));
+            }
+            if matches!(st.locals.get(*l).ty(), ValType::V128) {
+                return Err(Error::UnsupportedFeature("SIMD (v128 locals)".into()));
+            }
+        }
+        let frame_bytes = HEADER + SLOT * saved.len() as u32;
+        let fp = st.locals.add(ValType::I32);
+
+        // Entry sequence.
+        let (_, results) = seq_types(st.types, entry_ty);
+        st.func.block_mut(unwind_label).instrs = vec![synth(Block { seq: body }), synth(Return {})];
+        let mut entry_instrs = vec![synth(Block { seq: unwind_label })];
+        // Epilogue: [site] on the stack.
+        entry_instrs.push(lset(st.ri));
+        entry_instrs.push(gget(self.ids.uw_ptr));
+        entry_instrs.push(lset(fp));
+        let mem = self.ids.unwind_mem;
+        let store = |kind: StoreKind, offset: u32| {
+            synth(Store {
+                memory: mem,
+                kind,
+                arg: MemArg {
+                    align: match kind {
+                        StoreKind::I64 { .. } | StoreKind::F64 => 8,
+                        _ => 4,
+                    },
+                    offset: offset as u64,
+                },
+            })
+        };
+        entry_instrs.push(lget(fp));
+        entry_instrs.push(const_i32(self.func_index as i32));
+        entry_instrs.push(store(StoreKind::I32 { atomic: false }, 0));
+        entry_instrs.push(lget(fp));
+        entry_instrs.push(lget(st.ri));
+        entry_instrs.push(store(StoreKind::I32 { atomic: false }, 4));
+        for (i, &l) in saved.iter().enumerate() {
+            let kind = match st.locals.get(l).ty() {
+                ValType::I32 => StoreKind::I32 { atomic: false },
+                ValType::I64 => StoreKind::I64 { atomic: false },
+                ValType::F32 => StoreKind::F32,
+                ValType::F64 => StoreKind::F64,
+                _ => unreachable!("checked above"),
+            };
+            entry_instrs.push(lget(fp));
+            entry_instrs.push(lget(l));
+            entry_instrs.push(store(kind, HEADER + SLOT * i as u32));
+        }
+        entry_instrs.push(lget(fp));
+        entry_instrs.push(const_i32(frame_bytes as i32));
+        entry_instrs.push(binop(BinaryOp::I32Add));
+        entry_instrs.push(gset(self.ids.uw_ptr));
+        for ty in &results {
+            entry_instrs.push(zero_of(*ty));
+        }
+        st.func.block_mut(entry).instrs = entry_instrs;
+
+        // The entry site's slow path needs the frame layout: patch it in.
+        let pop = self.frame_pop_code(&mut st, &saved, fp, frame_bytes, site_count);
+        patch_placeholder(st.func, body, pop);
+
+        let depth_weight = if is_leaf {
+            0
+        } else {
+            frame_bytes + SLOT * self.stack.max_height + 64
+        };
+        if !is_leaf {
+            patch_weight(st.func, depth_weight);
+        }
+        Ok(FuncReport {
+            frame_bytes,
+            depth_weight,
+        })
+    }
+
+    fn seq_has_calls(&self, func: &LocalFunction, seq: InstrSeqId) -> bool {
+        func.block(seq).instrs.iter().any(|(i, _)| match i {
+            Instr::Block(b) => self.seq_has_calls(func, b.seq),
+            Instr::Loop(l) => self.seq_has_calls(func, l.seq),
+            Instr::IfElse(ie) => {
+                self.seq_has_calls(func, ie.consequent) || self.seq_has_calls(func, ie.alternative)
+            }
+            other => self.is_call_site(other),
+        })
+    }
+
+    fn has_pci(&self, st: &mut State<'_>, seq: InstrSeqId) -> bool {
+        if let Some(&v) = st.has_pci.get(&seq) {
+            return v;
+        }
+        let instrs: Vec<Instr> = st.func.block(seq).instrs.iter().map(|(i, _)| i.clone()).collect();
+        let mut found = false;
+        for i in &instrs {
+            let here = match i {
+                Instr::Loop(_) => true,
+                Instr::Block(b) => self.has_pci(st, b.seq),
+                Instr::IfElse(ie) => {
+                    let a = self.has_pci(st, ie.consequent);
+                    let b = self.has_pci(st, ie.alternative);
+                    a || b
+                }
+                other => self.is_call_site(other) || self.dynamic_cost(other).is_some(),
+            };
+            found |= here;
+        }
+        st.has_pci.insert(seq, found);
+        found
+    }
+
+    /// The operand types of the current frame at an original instruction:
+    /// `(lower, inputs)`.
+    fn frame_split(
+        &self,
+        loc: InstrLocId,
+        n_inputs: usize,
+    ) -> Result<(Vec<ValType>, Vec<ValType>)> {
+        if loc.is_default() {
+            return Err(Error::Internal("pause-capable instruction without an offset".into()));
+        }
+        let tys = self
+            .stack
+            .frame_stack
+            .get(&loc.data())
+            .ok_or_else(|| Error::Internal(format!("no stack map at offset {}", loc.data())))?;
+        if tys.len() < n_inputs {
+            return Err(Error::Internal(format!(
+                "stack map at offset {} has {} values, needs {}",
+                loc.data(),
+                tys.len(),
+                n_inputs
+            )));
+        }
+        let split = tys.len() - n_inputs;
+        let lower = tys[..split].iter().map(|t| to_walrus(*t)).collect::<Result<_>>()?;
+        let inputs = tys[split..].iter().map(|t| to_walrus(*t)).collect::<Result<_>>()?;
+        Ok((lower, inputs))
+    }
+
+    fn charge(&self, cost: u64) -> Vec<(Instr, InstrLocId)> {
+        vec![
+            gget(self.ids.gas),
+            const_i64(cost as i64),
+            binop(BinaryOp::I64Sub),
+            gset(self.ids.gas),
+        ]
+    }
+
+    /// Code run when the target site of a rewind is reached.
+    fn finish_rewind(&self, st: &State<'_>) -> Vec<(Instr, InstrLocId)> {
+        vec![
+            const_i32(0),
+            gset(self.ids.state),
+            gget(self.ids.gas_saved),
+            gset(self.ids.gas),
+            const_i32(0),
+            lset(st.ri),
+        ]
+    }
+
+    /// `if (gas < 0) { if (state) { [pop]; if (ri == k) finish } else unwind(k) }`
+    fn check_site(&self, st: &mut State<'_>, k: u32, pop: bool) -> Vec<(Instr, InstrLocId)> {
+        let finish = self.finish_rewind(st);
+        let then_finish = new_seq(st.func, finish);
+        let empty = new_seq(st.func, vec![]);
+        let mut rewinding = Vec::new();
+        if pop {
+            // Placeholder, replaced once the frame layout is known.
+            rewinding.push(synth(Unreachable {}));
+            rewinding.push(synth(Drop {}));
+        }
+        rewinding.extend([
+            lget(st.ri),
+            const_i32(k as i32),
+            binop(BinaryOp::I32Eq),
+            synth(IfElse {
+                consequent: then_finish,
+                alternative: empty,
+            }),
+        ]);
+        let rewinding = new_seq(st.func, rewinding);
+        let unwinding = new_seq(
+            st.func,
+            vec![
+                const_i32(1),
+                gset(self.ids.state),
+                const_i32(k as i32),
+                synth(Br {
+                    block: st.unwind_label,
+                }),
+            ],
+        );
+        let slow = new_seq(
+            st.func,
+            vec![
+                gget(self.ids.state),
+                synth(IfElse {
+                    consequent: rewinding,
+                    alternative: unwinding,
+                }),
+            ],
+        );
+        let empty2 = new_seq(st.func, vec![]);
+        vec![
+            gget(self.ids.gas),
+            const_i64(0),
+            binop(BinaryOp::I64LtS),
+            synth(IfElse {
+                consequent: slow,
+                alternative: empty2,
+            }),
+        ]
+    }
+
+    fn frame_pop_code(
+        &self,
+        st: &mut State<'_>,
+        saved: &[LocalId],
+        fp: LocalId,
+        frame_bytes: u32,
+        site_count: u32,
+    ) -> Vec<(Instr, InstrLocId)> {
+        let mem = self.ids.unwind_mem;
+        let load = |kind: LoadKind, offset: u32| {
+            synth(Load {
+                memory: mem,
+                kind,
+                arg: MemArg {
+                    align: match kind {
+                        LoadKind::I64 { .. } | LoadKind::F64 => 8,
+                        _ => 4,
+                    },
+                    offset: offset as u64,
+                },
+            })
+        };
+        let trap = new_seq(
+            st.func,
+            vec![synth(Call {
+                func: self.ids.trap_corrupt,
+            })],
+        );
+        let empty = new_seq(st.func, vec![]);
+        let trap2 = new_seq(
+            st.func,
+            vec![synth(Call {
+                func: self.ids.trap_corrupt,
+            })],
+        );
+        let empty2 = new_seq(st.func, vec![]);
+        let mut code = vec![
+            gget(self.ids.uw_ptr),
+            const_i32(frame_bytes as i32),
+            binop(BinaryOp::I32Sub),
+            synth(LocalTee { local: fp }),
+            gset(self.ids.uw_ptr),
+            lget(fp),
+            load(LoadKind::I32 { atomic: false }, 0),
+            const_i32(self.func_index as i32),
+            binop(BinaryOp::I32Ne),
+            synth(IfElse {
+                consequent: trap,
+                alternative: empty,
+            }),
+            lget(fp),
+            load(LoadKind::I32 { atomic: false }, 4),
+            synth(LocalTee { local: st.ri }),
+            // ri - 1 >=u site_count  <=> ri == 0 || ri > site_count
+            const_i32(1),
+            binop(BinaryOp::I32Sub),
+            const_i32(site_count as i32),
+            binop(BinaryOp::I32GeU),
+            synth(IfElse {
+                consequent: trap2,
+                alternative: empty2,
+            }),
+        ];
+        for (i, &l) in saved.iter().enumerate() {
+            let kind = match st.locals.get(l).ty() {
+                ValType::I32 => LoadKind::I32 { atomic: false },
+                ValType::I64 => LoadKind::I64 { atomic: false },
+                ValType::F32 => LoadKind::F32,
+                _ => LoadKind::F64,
+            };
+            code.push(lget(fp));
+            code.push(load(kind, HEADER + SLOT * i as u32));
+            code.push(lset(l));
+        }
+        code
+    }
+
+    /// Guard: `ri == 0 || lo <= ri <= hi`.
+    fn range_guard(&self, st: &State<'_>, lo: u32, hi: u32) -> Vec<(Instr, InstrLocId)> {
+        vec![
+            lget(st.ri),
+            unop(UnaryOp::I32Eqz),
+            lget(st.ri),
+            const_i32(lo as i32),
+            binop(BinaryOp::I32Sub),
+            const_i32((hi - lo) as i32),
+            binop(BinaryOp::I32LeU),
+            binop(BinaryOp::I32Or),
+        ]
+    }
+
+    fn process_seq(
+        &self,
+        st: &mut State<'_>,
+        seq: InstrSeqId,
+        kind: SeqKind,
+        reload: &[LocalId],
+        store_results: &[LocalId],
+    ) -> Result<Vec<(Instr, InstrLocId)>> {
+        let pci = match kind {
+            SeqKind::FunctionBody | SeqKind::Loop => true,
+            _ => self.has_pci(st, seq),
+        };
+        let old = std::mem::take(&mut st.func.block_mut(seq).instrs);
+        let ends_diverging = old.last().map(|(i, _)| diverges(i)).unwrap_or(false);
+        // Run starts and their costs.
+        let mut run_cost: HashMap<usize, u64> = HashMap::new();
+        {
+            let mut start = 0usize;
+            let mut cost = 0u64;
+            for (idx, (instr, _)) in old.iter().enumerate() {
+                cost += self.instr_cost(instr);
+                let ends = matches!(
+                    instr,
+                    Instr::Block(_) | Instr::Loop(_) | Instr::IfElse(_) | Instr::BrIf(_)
+                );
+                if ends || idx + 1 == old.len() {
+                    run_cost.insert(start, cost);
+                    start = idx + 1;
+                    cost = 0;
+                }
+            }
+        }
+
+        let mut items: Vec<Item> = Vec::new();
+        let mut cur: Vec<(Instr, InstrLocId)> = Vec::new();
+
+        // Sequence prologue: checks, then param reloads.
+        if let Some(&c) = run_cost.get(&0) {
+            if c > 0 && matches!(kind, SeqKind::FunctionBody | SeqKind::Loop) {
+                cur.extend(self.charge(c));
+            }
+        }
+        match kind {
+            SeqKind::FunctionBody => {
+                let k = self.alloc_site(st);
+                let mut site = Vec::new();
+                if let Some(d) = st.depth_local {
+                    let trap = new_seq(
+                        st.func,
+                        vec![synth(Call {
+                            func: self.ids.trap_call_depth,
+                        })],
+                    );
+                    let empty = new_seq(st.func, vec![]);
+                    // `depth_weight` is not known yet; patched later via a
+                    // marker constant. We use the frame-independent bound
+                    // computed from the stack map instead (see `weight`).
+                    site.extend([
+                        gget(self.ids.depth),
+                        synth(Const {
+                            value: Value::I32(WEIGHT_MARKER),
+                        }),
+                        binop(BinaryOp::I32Add),
+                        synth(LocalTee { local: d }),
+                        gset(self.ids.depth),
+                        lget(d),
+                        const_i32(self.depth_budget as i32),
+                        binop(BinaryOp::I32GtU),
+                        synth(IfElse {
+                            consequent: trap,
+                            alternative: empty,
+                        }),
+                    ]);
+                }
+                // Charge of the first run goes before the check.
+                site.append(&mut cur);
+                site.extend(self.check_site(st, k, true));
+                items.push(Item::Site(site));
+            }
+            SeqKind::Loop => {
+                let k = self.alloc_site(st);
+                items.push(Item::Plain(std::mem::take(&mut cur)));
+                let code = self.check_site(st, k, false);
+                items.push(Item::Site(code));
+            }
+            _ => {}
+        }
+        for &l in reload {
+            cur.push(lget(l));
+        }
+
+        let n_old = old.len();
+        for (idx, (instr, loc)) in old.into_iter().enumerate() {
+            if idx > 0 || !matches!(kind, SeqKind::FunctionBody | SeqKind::Loop) {
+                if let Some(&c) = run_cost.get(&idx) {
+                    if c > 0 {
+                        cur.extend(self.charge(c));
+                    }
+                }
+            }
+            let last = idx + 1 == n_old;
+            match instr {
+                Instr::Block(Block { seq: inner }) => {
+                    let (params, results) = seq_types(st.types, st.func.block(inner).ty);
+                    if pci && self.has_pci(st, inner) {
+                        let (lower, _) = self.frame_split(loc, params.len())?;
+                        let p = self.spill(st, &mut cur, &lower, &params);
+                        let lower_l = p.0;
+                        let param_l = p.1;
+                        flush(&mut items, &mut cur);
+                        let res_l: Vec<LocalId> =
+                            results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
+                        if !res_l.is_empty() {
+                            st.labels.insert(inner, LabelFix::Locals(res_l.clone()));
+                        }
+                        let lo = st.next_site + 1;
+                        let body =
+                            self.process_seq(st, inner, SeqKind::Block, &param_l, &res_l)?;
+                        let hi = st.next_site;
+                        st.func.block_mut(inner).instrs = body;
+                        st.func.block_mut(inner).ty = InstrSeqType::Simple(None);
+                        let mut site = Vec::new();
+                        site.push(synth(Block { seq: inner }));
+                        items.push(Item::Site(self.guarded(st, lo, hi, site)));
+                        st.pool.put(st.locals, &param_l);
+                        for &l in lower_l.iter().chain(res_l.iter()) {
+                            cur.push(lget(l));
+                        }
+                        st.pool.put(st.locals, &lower_l);
+                        st.pool.put(st.locals, &res_l);
+                    } else {
+                        let body = self.process_seq(st, inner, SeqKind::Plain, &[], &[])?;
+                        st.func.block_mut(inner).instrs = body;
+                        cur.push((Instr::Block(Block { seq: inner }), loc));
+                    }
+                }
+                Instr::Loop(Loop { seq: inner }) => {
+                    let (params, results) = seq_types(st.types, st.func.block(inner).ty);
+                    if pci {
+                        let (lower, _) = self.frame_split(loc, params.len())?;
+                        let (lower_l, param_l) = self.spill(st, &mut cur, &lower, &params);
+                        flush(&mut items, &mut cur);
+                        let res_l: Vec<LocalId> =
+                            results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
+                        if !param_l.is_empty() {
+                            st.labels.insert(inner, LabelFix::Locals(param_l.clone()));
+                        }
+                        let lo = st.next_site + 1;
+                        let body = self.process_seq(st, inner, SeqKind::Loop, &param_l, &res_l)?;
+                        let hi = st.next_site;
+                        st.func.block_mut(inner).instrs = body;
+                        st.func.block_mut(inner).ty = InstrSeqType::Simple(None);
+                        let site = vec![synth(Loop { seq: inner })];
+                        items.push(Item::Site(self.guarded(st, lo, hi, site)));
+                        for &l in lower_l.iter().chain(res_l.iter()) {
+                            cur.push(lget(l));
+                        }
+                        st.pool.put(st.locals, &param_l);
+                        st.pool.put(st.locals, &lower_l);
+                        st.pool.put(st.locals, &res_l);
+                    } else {
+                        // Cannot happen: a loop always makes its sequence
+                        // pause-capable, and non-pause-capable sequences are
+                        // only processed as `Plain`, which never contain loops.
+                        return Err(Error::Internal("loop in a plain sequence".into()));
+                    }
+                }
+                Instr::IfElse(IfElse {
+                    consequent,
+                    alternative,
+                }) => {
+                    let (params, results) = seq_types(st.types, st.func.block(consequent).ty);
+                    let pci_if = self.has_pci(st, consequent) || self.has_pci(st, alternative);
+                    if pci && pci_if {
+                        let (lower, _) = self.frame_split(loc, params.len() + 1)?;
+                        let cond = st.pool.get(st.locals, ValType::I32);
+                        cur.push(lset(cond));
+                        let (lower_l, param_l) = self.spill(st, &mut cur, &lower, &params);
+                        flush(&mut items, &mut cur);
+                        let res_l: Vec<LocalId> =
+                            results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
+                        if !res_l.is_empty() {
+                            st.labels.insert(consequent, LabelFix::Locals(res_l.clone()));
+                            st.labels.insert(alternative, LabelFix::Locals(res_l.clone()));
+                        }
+                        let lo = st.next_site + 1;
+                        let then_body =
+                            self.process_seq(st, consequent, SeqKind::Block, &param_l, &res_l)?;
+                        let then_hi = st.next_site;
+                        let else_body =
+                            self.process_seq(st, alternative, SeqKind::Block, &param_l, &res_l)?;
+                        let hi = st.next_site;
+                        st.func.block_mut(consequent).instrs = then_body;
+                        st.func.block_mut(consequent).ty = InstrSeqType::Simple(None);
+                        st.func.block_mut(alternative).instrs = else_body;
+                        st.func.block_mut(alternative).ty = InstrSeqType::Simple(None);
+                        // In rewind mode the arm is chosen by the target site.
+                        let mut site = vec![lget(cond)];
+                        if then_hi >= lo {
+                            site.extend([
+                                lget(st.ri),
+                                const_i32(lo as i32),
+                                binop(BinaryOp::I32Sub),
+                                const_i32((then_hi - lo) as i32),
+                                binop(BinaryOp::I32LeU),
+                            ]);
+                        } else {
+                            site.push(const_i32(0));
+                        }
+                        site.extend([
+                            lget(st.ri),
+                            unop(UnaryOp::I32Eqz),
+                            synth(Select { ty: None }),
+                            synth(IfElse {
+                                consequent,
+                                alternative,
+                            }),
+                        ]);
+                        items.push(Item::Site(self.guarded(st, lo, hi, site)));
+                        for &l in lower_l.iter().chain(res_l.iter()) {
+                            cur.push(lget(l));
+                        }
+                        st.pool.put(st.locals, &[cond]);
+                        st.pool.put(st.locals, &param_l);
+                        st.pool.put(st.locals, &lower_l);
+                        st.pool.put(st.locals, &res_l);
+                    } else {
+                        let t = self.process_seq(st, consequent, SeqKind::Plain, &[], &[])?;
+                        st.func.block_mut(consequent).instrs = t;
+                        let e = self.process_seq(st, alternative, SeqKind::Plain, &[], &[])?;
+                        st.func.block_mut(alternative).instrs = e;
+                        cur.push((
+                            Instr::IfElse(IfElse {
+                                consequent,
+                                alternative,
+                            }),
+                            loc,
+                        ));
+                    }
+                }
+                Instr::Br(Br { block }) => {
+                    if let Some(LabelFix::Locals(ls)) = st.labels.get(&block).cloned() {
+                        for &l in ls.iter().rev() {
+                            cur.push(lset(l));
+                        }
+                    }
+                    cur.push((Instr::Br(Br { block }), loc));
+                }
+                Instr::BrIf(BrIf { block }) => {
+                    if let Some(LabelFix::Locals(ls)) = st.labels.get(&block).cloned() {
+                        let c = st.pool.get(st.locals, ValType::I32);
+                        cur.push(lset(c));
+                        for &l in ls.iter().rev() {
+                            cur.push(lset(l));
+                        }
+                        for &l in ls.iter() {
+                            cur.push(lget(l));
+                        }
+                        cur.push(lget(c));
+                        st.pool.put(st.locals, &[c]);
+                    }
+                    cur.push((Instr::BrIf(BrIf { block }), loc));
+                }
+                Instr::BrTable(BrTable { blocks, default }) => {
+                    let fixed: Vec<InstrSeqId> = blocks
+                        .iter()
+                        .chain(std::iter::once(&default))
+                        .filter(|b| st.labels.contains_key(b))
+                        .copied()
+                        .collect();
+                    if fixed.is_empty() {
+                        cur.push((Instr::BrTable(BrTable { blocks, default }), loc));
+                    } else {
+                        self.br_table_trampoline(st, &mut cur, &blocks, default, loc)?;
+                    }
+                }
+                ref i if pci && self.is_call_site(i) => {
+                    let (params, results) = match i {
+                        Instr::Call(c) => {
+                            let t = st.types.get(self.func_types[&c.func]);
+                            (t.params().to_vec(), t.results().to_vec())
+                        }
+                        Instr::CallIndirect(ci) => {
+                            let t = st.types.get(ci.ty);
+                            let mut p = t.params().to_vec();
+                            p.push(ValType::I32);
+                            (p, t.results().to_vec())
+                        }
+                        _ => unreachable!(),
+                    };
+                    let (lower, _) = self.frame_split(loc, params.len())?;
+                    let (lower_l, arg_l) = self.spill(st, &mut cur, &lower, &params);
+                    flush(&mut items, &mut cur);
+                    let k = self.alloc_site(st);
+                    let res_l: Vec<LocalId> =
+                        results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
+                    let mut site = vec![const_i32(0), lset(st.ri)];
+                    site.extend(arg_l.iter().map(|&l| lget(l)));
+                    site.push((instr.clone(), loc));
+                    if let Some(d) = st.depth_local {
+                        site.push(lget(d));
+                        site.push(gset(self.ids.depth));
+                    }
+                    let unwind = new_seq(
+                        st.func,
+                        vec![
+                            const_i32(k as i32),
+                            synth(Br {
+                                block: st.unwind_label,
+                            }),
+                        ],
+                    );
+                    let empty = new_seq(st.func, vec![]);
+                    site.push(gget(self.ids.state));
+                    site.push(synth(IfElse {
+                        consequent: unwind,
+                        alternative: empty,
+                    }));
+                    for &l in res_l.iter().rev() {
+                        site.push(lset(l));
+                    }
+                    items.push(Item::Site(self.guarded(st, k, k, site)));
+                    st.pool.put(st.locals, &arg_l);
+                    for &l in lower_l.iter().chain(res_l.iter()) {
+                        cur.push(lget(l));
+                    }
+                    st.pool.put(st.locals, &lower_l);
+                    st.pool.put(st.locals, &res_l);
+                }
+                ref i if pci && self.dynamic_cost(i).is_some() => {
+                    let (unit, count_arg, bytes) = self.dynamic_cost(i).unwrap();
+                    let (params, results) = dynamic_op_types(i);
+                    let (lower, _) = self.frame_split(loc, params.len())?;
+                    let (lower_l, arg_l) = self.spill(st, &mut cur, &lower, &params);
+                    flush(&mut items, &mut cur);
+                    let k = self.alloc_site(st);
+                    let res_l: Vec<LocalId> =
+                        results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
+                    let mut site = vec![
+                        gget(self.ids.gas),
+                        lget(arg_l[count_arg]),
+                        unop(UnaryOp::I64ExtendUI32),
+                    ];
+                    if bytes {
+                        site.extend([
+                            const_i64(7),
+                            binop(BinaryOp::I64Add),
+                            const_i64(3),
+                            binop(BinaryOp::I64ShrU),
+                        ]);
+                    }
+                    site.extend([
+                        const_i64(unit as i64),
+                        binop(BinaryOp::I64Mul),
+                        binop(BinaryOp::I64Sub),
+                        gset(self.ids.gas),
+                    ]);
+                    site.extend(self.check_site(st, k, false));
+                    site.extend(arg_l.iter().map(|&l| lget(l)));
+                    site.push((instr.clone(), loc));
+                    for &l in res_l.iter().rev() {
+                        site.push(lset(l));
+                    }
+                    items.push(Item::Site(self.guarded(st, k, k, site)));
+                    st.pool.put(st.locals, &arg_l);
+                    for &l in lower_l.iter().chain(res_l.iter()) {
+                        cur.push(lget(l));
+                    }
+                    st.pool.put(st.locals, &lower_l);
+                    st.pool.put(st.locals, &res_l);
+                }
+                Instr::DataDrop(DataDrop { data }) => {
+                    cur.push((Instr::DataDrop(DataDrop { data }), loc));
+                    if let Some(&(g, bit)) = self.ids.data_drop_bits.get(&data) {
+                        cur.extend(set_bit(g, bit));
+                    }
+                }
+                Instr::ElemDrop(ElemDrop { elem }) => {
+                    cur.push((Instr::ElemDrop(ElemDrop { elem }), loc));
+                    if let Some(&(g, bit)) = self.ids.elem_drop_bits.get(&elem) {
+                        cur.extend(set_bit(g, bit));
+                    }
+                }
+                other => cur.push((other, loc)),
+            }
+            if last {
+                break;
+            }
+        }
+        // Results of a normalized construct go to its locals.
+        if !ends_diverging {
+            for &l in store_results.iter().rev() {
+                cur.push(lset(l));
+            }
+        }
+        flush(&mut items, &mut cur);
+
+        if !pci {
+            let mut out = Vec::new();
+            for item in items {
+                match item {
+                    Item::Plain(v) | Item::Site(v) => out.extend(v),
+                }
+            }
+            return Ok(out);
+        }
+        // Guard every plain region that is followed by a site.
+        let last_site = items.iter().rposition(|i| matches!(i, Item::Site(_)));
+        let mut out = Vec::new();
+        for (idx, item) in items.into_iter().enumerate() {
+            match item {
+                Item::Site(v) => out.extend(v),
+                Item::Plain(v) => {
+                    let before_site = last_site.map(|s| idx < s).unwrap_or(false);
+                    if before_site && !v.is_empty() && !self.gas_only(&v) {
+                        let guarded = new_seq(st.func, v);
+                        let empty = new_seq(st.func, vec![]);
+                        out.push(lget(st.ri));
+                        out.push(unop(UnaryOp::I32Eqz));
+                        out.push(synth(IfElse {
+                            consequent: guarded,
+                            alternative: empty,
+                        }));
+                    } else {
+                        out.extend(v);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn gas_only(&self, v: &[(Instr, InstrLocId)]) -> bool {
+        v.iter().all(|(i, loc)| {
+            loc.is_default()
+                && match i {
+                    Instr::GlobalGet(g) => g.global == self.ids.gas,
+                    Instr::GlobalSet(g) => g.global == self.ids.gas,
+                    Instr::Const(_) => true,
+                    Instr::Binop(b) => matches!(b.op, BinaryOp::I64Sub),
+                    _ => false,
+                }
+        })
+    }
+
+    fn alloc_site(&self, st: &mut State<'_>) -> u32 {
+        st.next_site += 1;
+        st.next_site
+    }
+
+    /// Wraps site code in `if (ri == 0 || lo <= ri <= hi)`.
+    fn guarded(
+        &self,
+        st: &mut State<'_>,
+        lo: u32,
+        hi: u32,
+        site: Vec<(Instr, InstrLocId)>,
+    ) -> Vec<(Instr, InstrLocId)> {
+        if hi < lo {
+            // A construct without sites inside: it runs only in normal mode.
+            let inner = new_seq(st.func, site);
+            let empty = new_seq(st.func, vec![]);
+            return vec![
+                lget(st.ri),
+                unop(UnaryOp::I32Eqz),
+                synth(IfElse {
+                    consequent: inner,
+                    alternative: empty,
+                }),
+            ];
+        }
+        let mut out = self.range_guard(st, lo, hi);
+        let inner = new_seq(st.func, site);
+        let empty = new_seq(st.func, vec![]);
+        out.push(synth(IfElse {
+            consequent: inner,
+            alternative: empty,
+        }));
+        out
+    }
+
+    /// Pops `inputs` then `lower` into fresh temps (the current frame is
+    /// then empty). Returns `(lower temps, input temps)` bottom first.
+    fn spill(
+        &self,
+        st: &mut State<'_>,
+        cur: &mut Vec<(Instr, InstrLocId)>,
+        lower: &[ValType],
+        inputs: &[ValType],
+    ) -> (Vec<LocalId>, Vec<LocalId>) {
+        let in_l: Vec<LocalId> = inputs.iter().map(|t| st.pool.get(st.locals, *t)).collect();
+        let low_l: Vec<LocalId> = lower.iter().map(|t| st.pool.get(st.locals, *t)).collect();
+        for &l in in_l.iter().rev() {
+            cur.push(lset(l));
+        }
+        for &l in low_l.iter().rev() {
+            cur.push(lset(l));
+        }
+        (low_l, in_l)
+    }
+
+    /// `br_table` whose targets include normalized labels with values:
+    /// dispatch through empty blocks, then deliver the values per target.
+    fn br_table_trampoline(
+        &self,
+        st: &mut State<'_>,
+        cur: &mut Vec<(Instr, InstrLocId)>,
+        blocks: &[InstrSeqId],
+        default: InstrSeqId,
+        loc: InstrLocId,
+    ) -> Result<()> {
+        // Value types: from any normalized target's locals, or the map.
+        let (_, inputs) = {
+            let arity_from_labels = blocks
+                .iter()
+                .chain(std::iter::once(&default))
+                .find_map(|b| match st.labels.get(b) {
+                    Some(LabelFix::Locals(ls)) => Some(ls.len()),
+                    None => None,
+                })
+                .unwrap_or(0);
+            let (_, tys) = self.frame_split(loc, arity_from_labels + 1)?;
+            ((), tys)
+        };
+        let vals_ty = &inputs[..inputs.len() - 1];
+        let idx = st.pool.get(st.locals, ValType::I32);
+        let vals: Vec<LocalId> = vals_ty.iter().map(|t| st.pool.get(st.locals, *t)).collect();
+        cur.push(lset(idx));
+        for &l in vals.iter().rev() {
+            cur.push(lset(l));
+        }
+        // Distinct targets in order of first appearance.
+        let mut targets: Vec<InstrSeqId> = Vec::new();
+        for b in blocks.iter().chain(std::iter::once(&default)) {
+            if !targets.contains(b) {
+                targets.push(*b);
+            }
+        }
+        let deliver = |st: &State<'_>, t: InstrSeqId| -> Vec<(Instr, InstrLocId)> {
+            let mut code: Vec<(Instr, InstrLocId)> = vals.iter().map(|&l| lget(l)).collect();
+            if let Some(LabelFix::Locals(ls)) = st.labels.get(&t) {
+                for &l in ls.iter().rev() {
+                    code.push(lset(l));
+                }
+            }
+            code.push(synth(Br { block: t }));
+            code
+        };
+        // Innermost block holds the br_table; block i's continuation
+        // delivers to target i.
+        let mut inner_seqs: Vec<InstrSeqId> = Vec::new();
+        for _ in &targets {
+            inner_seqs.push(
+                st.func
+                    .builder_mut()
+                    .dangling_instr_seq(InstrSeqType::Simple(None))
+                    .id(),
+            );
+        }
+        let pos = |t: &InstrSeqId| targets.iter().position(|x| x == t).unwrap();
+        let table: Box<[InstrSeqId]> = blocks.iter().map(|b| inner_seqs[pos(b)]).collect();
+        st.func.block_mut(inner_seqs[0]).instrs = vec![
+            lget(idx),
+            (
+                Instr::BrTable(BrTable {
+                    blocks: table,
+                    default: inner_seqs[pos(&default)],
+                }),
+                loc,
+            ),
+        ];
+        for i in 1..targets.len() {
+            let mut code = vec![synth(Block {
+                seq: inner_seqs[i - 1],
+            })];
+            code.extend(deliver(st, targets[i - 1]));
+            st.func.block_mut(inner_seqs[i]).instrs = code;
+        }
+        cur.push(synth(Block {
+            seq: *inner_seqs.last().unwrap(),
+        }));
+        cur.extend(deliver(st, *targets.last().unwrap()));
+        st.pool.put(st.locals, &[idx]);
+        st.pool.put(st.locals, &vals);
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SeqKind {
+    FunctionBody,
+    Loop,
+    Block,
+    Plain,
+}
+
+/// Placeholder for the depth weight constant (patched after the frame size
+/// is known).
+pub const WEIGHT_MARKER: i32 = 0x5753_4457;
+
+fn set_bit(g: GlobalId, bit: u32) -> Vec<(Instr, InstrLocId)> {
+    vec![
+        gget(g),
+        const_i64(1i64 << bit),
+        binop(BinaryOp::I64Or),
+        gset(g),
+    ]
+}
+
+fn dynamic_op_types(i: &Instr) -> (Vec<ValType>, Vec<ValType>) {
+    use ValType::*;
+    match i {
+        Instr::MemoryGrow(_) => (vec![I32], vec![I32]),
+        Instr::MemoryFill(_) | Instr::MemoryCopy(_) | Instr::MemoryInit(_) => {
+            (vec![I32, I32, I32], vec![])
+        }
+        Instr::TableCopy(_) | Instr::TableInit(_) => (vec![I32, I32, I32], vec![]),
+        // table.fill / table.grow need reference types, which are refused.
+        _ => (vec![], vec![]),
+    }
+}
+
+fn flush(items: &mut Vec<Item>, cur: &mut Vec<(Instr, InstrLocId)>) {
+    if !cur.is_empty() {
+        items.push(Item::Plain(std::mem::take(cur)));
+    }
+}
+
+fn new_seq(func: &mut LocalFunction, instrs: Vec<(Instr, InstrLocId)>) -> InstrSeqId {
+    let id = func
+        .builder_mut()
+        .dangling_instr_seq(InstrSeqType::Simple(None))
+        .id();
+    func.block_mut(id).instrs = instrs;
+    id
+}
+
+fn zero_of(ty: ValType) -> (Instr, InstrLocId) {
+    synth(Const {
+        value: match ty {
+            ValType::I32 => Value::I32(0),
+            ValType::I64 => Value::I64(0),
+            ValType::F32 => Value::F32(0.0),
+            ValType::F64 => Value::F64(0.0),
+            ValType::V128 => Value::V128(0),
+            ValType::Ref(_) => unreachable!("reference results are refused earlier"),
+        },
+    })
+}
+
+/// Deletes instructions after an unconditional branch in every sequence.
+fn truncate_dead_code(func: &mut LocalFunction, seq: InstrSeqId) {
+    let instrs = &mut func.block_mut(seq).instrs;
+    if let Some(pos) = instrs.iter().position(|(i, _)| diverges(i)) {
+        instrs.truncate(pos + 1);
+    }
+    let children: Vec<InstrSeqId> = func
+        .block(seq)
+        .instrs
+        .iter()
+        .flat_map(|(i, _)| match i {
+            Instr::Block(b) => vec![b.seq],
+            Instr::Loop(l) => vec![l.seq],
+            Instr::IfElse(ie) => vec![ie.consequent, ie.alternative],
+            _ => vec![],
+        })
+        .collect();
+    for c in children {
+        truncate_dead_code(func, c);
+    }
+}
+
+fn collect_locals(
+    func: &LocalFunction,
+    seq: InstrSeqId,
+    out: &mut Vec<LocalId>,
+    seen: &mut HashSet<LocalId>,
+) {
+    for (i, _) in func.block(seq).instrs.iter() {
+        let l = match i {
+            Instr::LocalGet(x) => Some(x.local),
+            Instr::LocalSet(x) => Some(x.local),
+            Instr::LocalTee(x) => Some(x.local),
+            _ => None,
+        };
+        if let Some(l) = l {
+            if seen.insert(l) {
+                out.push(l);
+            }
+        }
+        match i {
+            Instr::Block(b) => collect_locals(func, b.seq, out, seen),
+            Instr::Loop(b) => collect_locals(func, b.seq, out, seen),
+            Instr::IfElse(ie) => {
+                collect_locals(func, ie.consequent, out, seen);
+                collect_locals(func, ie.alternative, out, seen);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Replaces the `unreachable; drop` placeholder of the entry site with the
+/// frame pop code.
+fn patch_placeholder(func: &mut LocalFunction, seq: InstrSeqId, pop: Vec<(Instr, InstrLocId)>) {
+    let mut stack = vec![seq];
+    let mut pop = Some(pop);
+    while let Some(s) = stack.pop() {
+        let instrs = &func.block(s).instrs;
+        let hit = instrs.windows(2).position(|w| {
+            matches!(w[0].0, Instr::Unreachable(_))
+                && w[0].1.is_default()
+                && matches!(w[1].0, Instr::Drop(_))
+                && w[1].1.is_default()
+        });
+        if let Some(p) = hit {
+            let code = pop.take().expect("one placeholder");
+            func.block_mut(s).instrs.splice(p..p + 2, code);
+            return;
+        }
+        for (i, _) in func.block(s).instrs.iter() {
+            match i {
+                Instr::Block(b) => stack.push(b.seq),
+                Instr::Loop(b) => stack.push(b.seq),
+                Instr::IfElse(ie) => {
+                    stack.push(ie.consequent);
+                    stack.push(ie.alternative);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Replaces the depth weight marker constant with the real weight.
+fn patch_weight(func: &mut LocalFunction, weight: u32) {
+    let mut stack = vec![func.entry_block()];
+    while let Some(s) = stack.pop() {
+        let n = func.block(s).instrs.len();
+        for idx in 0..n {
+            let (i, loc) = &func.block(s).instrs[idx];
+            if loc.is_default() {
+                if let Instr::Const(Const {
+                    value: Value::I32(WEIGHT_MARKER),
+                }) = i
+                {
+                    func.block_mut(s).instrs[idx].0 = Instr::Const(Const {
+                        value: Value::I32(weight as i32),
+                    });
+                    return;
+                }
+            }
+            match &func.block(s).instrs[idx].0 {
+                Instr::Block(b) => stack.push(b.seq),
+                Instr::Loop(b) => stack.push(b.seq),
+                Instr::IfElse(ie) => {
+                    stack.push(ie.consequent);
+                    stack.push(ie.alternative);
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,752 @@
+//! Running instrumented modules in wasmtime: the process-wide engines, the
+//! compiled-program cache, and the [`Executor`] run loop (start, pause,
+//! resume, finish, trap), host imports and snapshots.
+
+mod engine;
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use wasmtime::{
+    Extern, Func, FuncType, Global, Instance, Memory, MemoryType, ResourceLimiter, Store, Trap,
+    Val, ValType, WasmBacktrace,
+};
+
+pub use engine::{Program, ProgramOptions};
+
+use crate::error::{Error, Result, TrapKind};
+use crate::instrument::{names, state};
+use crate::snapshot::{Phase, Snapshot};
+use crate::value::{Value, ValueType};
+
+/// Bytes in a wasm page.
+pub const PAGE: u64 = 65536;
+/// Largest `memLimit` (pages): the whole 32-bit address space.
+pub const MAX_MEMORY_PAGES: u64 = 65536;
+/// Largest table the guest may have or grow to.
+pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// A host import failed; the guest traps and `run` reports
+/// [`Error::HostError`] with this message.
+#[derive(Clone, Debug)]
+pub struct HostError(pub String);
+
+#[derive(Debug)]
+struct HostFailure(String);
+impl std::fmt::Display for HostFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for HostFailure {}
+
+/// The embedder's implementation of the guest's function imports.
+pub trait Host {
+    /// Called for every guest call of import `index` (an index into
+    /// [`Program::imports`]). `results` holds zeros of the right types on
+    /// entry; `memory` is the guest's linear memory (empty if it has none).
+    fn call(
+        &mut self,
+        index: usize,
+        args: &[Value],
+        results: &mut [Value],
+        memory: &mut [u8],
+    ) -> std::result::Result<(), HostError>;
+}
+
+/// A [`Host`] for modules without imports: every call fails.
+pub struct NoHost;
+
+impl Host for NoHost {
+    fn call(
+        &mut self,
+        index: usize,
+        _: &[Value],
+        _: &mut [Value],
+        _: &mut [u8],
+    ) -> std::result::Result<(), HostError> {
+        Err(HostError(format!("no host function for import #{index}")))
+    }
+}
+
+/// What a [`Executor::run`] call ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// The entry function returned.
+    Finished,
+    /// Out of gas at a pause point; call `run` again with more gas.
+    Paused,
+}
+
+/// Where an executor stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing has run yet.
+    Ready,
+    /// Stopped at a pause point; `run` continues there.
+    Paused,
+    /// The entry function returned.
+    Finished,
+    /// A trap or a failing import ended the run for good.
+    Trapped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ready => "ready",
+            Status::Paused => "paused",
+            Status::Finished => "finished",
+            Status::Trapped => "trapped",
+        }
+    }
+}
+
+/// Per-executor settings.
+#[derive(Clone, Debug)]
+pub struct ExecutorConfig {
+    /// Cap of the guest memory in 64 KiB pages (`memory.grow` past it
+    /// returns -1).
+    pub memory_limit_pages: u64,
+    /// Export to run; `None` = `entry`, then `_start`.
+    pub entry: Option<String>,
+}
+
+struct Limiter {
+    memory_limit_bytes: usize,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Creation (current == 0) is checked by the executor before
+        // instantiation (guest minimum <= limit; the unwind memory is ours).
+        Ok(current == 0 || desired <= self.memory_limit_bytes)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+struct StoreData {
+    limiter: Limiter,
+    /// The host for the current `run` call only (lifetime erased; set and
+    /// cleared around every call into the guest).
+    host: Option<NonNull<dyn Host>>,
+    memory: Option<Memory>,
+}
+
+/// Handles into one instance.
+struct Live {
+    store: Store<StoreData>,
+    gas: Global,
+    gas_saved: Global,
+    state: Global,
+    uw_ptr: Global,
+    depth: Global,
+    unwind: Memory,
+    memory: Option<Memory>,
+    globals: Vec<Global>,
+    drop_masks: Vec<Global>,
+    restore_drops: Func,
+    start: Option<Func>,
+    entry: Func,
+    entry_results: usize,
+}
+
+/// One running guest: an instance of a [`Program`] with its gas balance,
+/// status and memory limit.
+pub struct Executor {
+    program: Arc<Program>,
+    config: ExecutorConfig,
+    entry_name: String,
+    live: Live,
+    phase: Phase,
+    status: Status,
+    balance: i64,
+    used: u64,
+    trap: Option<Error>,
+}
+
+fn val_i64(v: Val) -> i64 {
+    v.i64().unwrap_or(0)
+}
+fn val_i32(v: Val) -> i32 {
+    v.i32().unwrap_or(0)
+}
+
+fn to_value(v: &Val) -> Value {
+    match v {
+        Val::I32(x) => Value::I32(*x),
+        Val::I64(x) => Value::I64(*x),
+        Val::F32(x) => Value::F32(*x),
+        Val::F64(x) => Value::F64(*x),
+        _ => Value::I32(0),
+    }
+}
+
+fn to_val(v: Value) -> Val {
+    match v {
+        Value::I32(x) => Val::I32(x),
+        Value::I64(x) => Val::I64(x),
+        Value::F32(x) => Val::F32(x),
+        Value::F64(x) => Val::F64(x),
+    }
+}
+
+fn wasm_type(t: ValueType) -> ValType {
+    match t {
+        ValueType::I32 => ValType::I32,
+        ValueType::I64 => ValType::I64,
+        ValueType::F32 => ValType::F32,
+        ValueType::F64 => ValType::F64,
+    }
+}
+
+fn global(instance: &Instance, store: &mut Store<StoreData>, name: &str) -> Result<Global> {
+    instance
+        .get_global(&mut *store, name)
+        .ok_or_else(|| Error::Internal(format!("instrumented module lacks export {name}")))
+}
+
+impl Executor {
+    /// Instantiates `program`. Fails when the guest's initial memory exceeds
+    /// the limit, the entry export is missing or takes parameters, or the
+    /// module imports something other than functions and one memory.
+    pub fn new(program: Arc<Program>, config: ExecutorConfig) -> Result<Executor> {
+        if config.memory_limit_pages == 0 || config.memory_limit_pages > MAX_MEMORY_PAGES {
+            return Err(Error::MemoryLimit(format!(
+                "memory limit must be between 1 and {MAX_MEMORY_PAGES} pages, got {}",
+                config.memory_limit_pages
+            )));
+        }
+        let info = program.info();
+        if let Some(other) = info.other_imports.first() {
+            return Err(Error::UnsupportedModule(format!(
+                "the module imports {other}; only functions and one memory can be imported"
+            )));
+        }
+        if let Some(mem) = &info.memory {
+            if mem.initial_pages > config.memory_limit_pages {
+                return Err(Error::MemoryLimit(format!(
+                    "the module needs {} pages of memory initially, but the limit is {} pages",
+                    mem.initial_pages, config.memory_limit_pages
+                )));
+            }
+        }
+        let entry_name = match &config.entry {
+            Some(name) => name.clone(),
+            None => ["entry", "_start"]
+                .iter()
+                .find(|n| program.has_export(n))
+                .map(|n| n.to_string())
+                .ok_or_else(|| {
+                    Error::EntryNotFound("\"entry\" or \"_start\" (set options.entry)".into())
+                })?,
+        };
+        if !program.has_export(&entry_name) {
+            return Err(Error::EntryNotFound(format!("\"{entry_name}\"")));
+        }
+        let live = instantiate(&program, &config, &entry_name)?;
+        Ok(Executor {
+            phase: if program.info().has_start {
+                Phase::Start
+            } else {
+                Phase::Entry
+            },
+            program,
+            config,
+            entry_name,
+            live,
+            status: Status::Ready,
+            balance: 0,
+            used: 0,
+            trap: None,
+        })
+    }
+
+    pub fn program(&self) -> &Arc<Program> {
+        &self.program
+    }
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    /// Total gas consumed so far.
+    pub fn gas_used(&self) -> u64 {
+        self.used
+    }
+    /// Gas left; negative after an overshoot at a pause point.
+    pub fn gas_balance(&self) -> i64 {
+        self.balance
+    }
+    /// The name of the export that runs.
+    pub fn entry_name(&self) -> &str {
+        &self.entry_name
+    }
+    /// Current guest memory size in bytes (0 without memory).
+    pub fn memory_size(&self) -> u64 {
+        self.live
+            .memory
+            .map(|m| m.data_size(&self.live.store) as u64)
+            .unwrap_or(0)
+    }
+
+    fn memory_range(&self, offset: u64, len: u64) -> Result<std::ops::Range<usize>> {
+        let size = self.memory_size();
+        match offset.checked_add(len) {
+            Some(end) if end <= size => Ok(offset as usize..end as usize),
+            _ => Err(Error::OutOfBounds(format!(
+                "range {offset}..{} is outside the guest memory of {size} bytes",
+                offset as u128 + len as u128
+            ))),
+        }
+    }
+
+    /// Copies `len` bytes of guest memory starting at `offset`.
+    pub fn read_memory(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let range = self.memory_range(offset, len)?;
+        Ok(match self.live.memory {
+            Some(m) => m.data(&self.live.store)[range].to_vec(),
+            None => Vec::new(),
+        })
+    }
+
+    /// Writes `data` into guest memory at `offset`.
+    pub fn write_memory(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let range = self.memory_range(offset, data.len() as u64)?;
+        if let Some(m) = self.live.memory {
+            m.data_mut(&mut self.live.store)[range].copy_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// Adds `gas` to the balance and runs until the entry returns or the
+    /// balance is negative at a pause point. See the crate docs for the
+    /// exact semantics.
+    pub fn run(&mut self, gas: u64, host: &mut dyn Host) -> Result<RunOutcome> {
+        match self.status {
+            Status::Trapped => {
+                return Err(self.trap.clone().unwrap_or_else(|| {
+                    Error::InvalidState("the executor trapped earlier".into())
+                }))
+            }
+            Status::Finished => return Ok(RunOutcome::Finished),
+            _ => {}
+        }
+        let add = i64::try_from(gas).unwrap_or(i64::MAX);
+        self.balance = self.balance.saturating_add(add);
+        if self.balance <= 0 {
+            return Ok(RunOutcome::Paused);
+        }
+        loop {
+            let resuming = self.status == Status::Paused;
+            let func = match self.phase {
+                Phase::Start => self.live.start.clone(),
+                Phase::Entry => Some(self.live.entry.clone()),
+            };
+            let Some(func) = func else {
+                self.phase = Phase::Entry;
+                continue;
+            };
+            let before = self.balance;
+            let n_results = match self.phase {
+                Phase::Start => 0,
+                Phase::Entry => self.live.entry_results,
+            };
+            let result = self.call_guest(&func, n_results, resuming, host);
+            let st = &mut self.live.store;
+            let guest_state = val_i32(self.live.state.get(&mut *st));
+            let after = if guest_state == state::REWINDING {
+                // Trapped before reaching the pause point again.
+                val_i64(self.live.gas_saved.get(&mut *st))
+            } else {
+                val_i64(self.live.gas.get(&mut *st))
+            };
+            self.used = self.used.saturating_add(before.saturating_sub(after).max(0) as u64);
+            self.balance = after;
+            match result {
+                Err(e) => {
+                    self.status = Status::Trapped;
+                    self.trap = Some(e.clone());
+                    return Err(e);
+                }
+                Ok(()) if guest_state == state::UNWINDING => {
+                    self.live
+                        .state
+                        .set(&mut self.live.store, Val::I32(state::NORMAL))
+                        .map_err(internal)?;
+                    self.status = Status::Paused;
+                    return Ok(RunOutcome::Paused);
+                }
+                Ok(()) => match self.phase {
+                    Phase::Start => {
+                        self.phase = Phase::Entry;
+                        self.status = Status::Ready;
+                    }
+                    Phase::Entry => {
+                        self.status = Status::Finished;
+                        return Ok(RunOutcome::Finished);
+                    }
+                },
+            }
+        }
+    }
+
+    fn call_guest(
+        &mut self,
+        func: &Func,
+        n_results: usize,
+        resuming: bool,
+        host: &mut dyn Host,
+    ) -> Result<()> {
+        let live = &mut self.live;
+        let st = &mut live.store;
+        let set = |g: &Global, st: &mut Store<StoreData>, v: Val| g.set(st, v).map_err(internal);
+        set(&live.depth, st, Val::I32(0))?;
+        if resuming {
+            set(&live.state, st, Val::I32(state::REWINDING))?;
+            set(&live.gas_saved, st, Val::I64(self.balance))?;
+            set(&live.gas, st, Val::I64(-1))?;
+        } else {
+            set(&live.state, st, Val::I32(state::NORMAL))?;
+            set(&live.gas, st, Val::I64(self.balance))?;
+            set(&live.uw_ptr, st, Val::I32(0))?;
+        }
+        // SAFETY: the pointer is only dereferenced by import trampolines
+        // while this call is on the stack, and cleared right after it.
+        let host_ptr: NonNull<dyn Host + '_> = NonNull::from(host);
+        let host_ptr: NonNull<dyn Host> = unsafe { std::mem::transmute(host_ptr) };
+        st.data_mut().host = Some(host_ptr);
+        let mut results = vec![Val::I32(0); n_results];
+        let r = func.call(&mut *st, &[], &mut results);
+        st.data_mut().host = None;
+        r.map_err(map_trap)
+    }
+
+    /// Captures the whole state. Not available once trapped.
+    pub fn snapshot(&mut self) -> Result<Snapshot> {
+        if self.status == Status::Trapped {
+            return Err(Error::InvalidState(
+                "a trapped executor has no state to save".into(),
+            ));
+        }
+        if self.program.info().mutates_tables {
+            return Err(Error::UnsupportedModule(
+                "snapshots of modules that change their table at run time (table.copy, \
+                 table.init) are not supported yet"
+                    .into(),
+            ));
+        }
+        let live = &mut self.live;
+        let st = &mut live.store;
+        let globals = live
+            .globals
+            .iter()
+            .map(|g| raw_bits(g.get(&mut *st)))
+            .collect();
+        let drop_masks = live.drop_masks.iter().map(|g| val_i64(g.get(&mut *st)) as u64).collect();
+        let uw = val_i32(live.uw_ptr.get(&mut *st)) as u32 as usize;
+        let unwind = if self.status == Status::Paused {
+            live.unwind.data(&*st)[..uw.min(live.unwind.data_size(&*st))].to_vec()
+        } else {
+            Vec::new()
+        };
+        let memory = live.memory.map(|m| m.data(&*st));
+        let snapshot = Snapshot::new(
+            self.program.fingerprint(),
+            self.program.options().canonicalize_nans,
+            self.status,
+            self.phase,
+            self.entry_name.clone(),
+            self.balance,
+            self.used,
+            memory,
+            globals,
+            drop_masks,
+            unwind,
+        );
+        Ok(snapshot)
+    }
+
+    /// Replaces the whole state with `snapshot`, all or nothing: on any
+    /// error the executor is unchanged.
+    pub fn restore(&mut self, snapshot: &Snapshot) -> Result<()> {
+        let info = self.program.info();
+        if snapshot.fingerprint() != self.program.fingerprint()
+            || snapshot.canonicalize_nans() != self.program.options().canonicalize_nans
+        {
+            return Err(Error::SnapshotMismatch);
+        }
+        if snapshot.entry() != self.entry_name {
+            return Err(Error::SnapshotMismatch);
+        }
+        if snapshot.status() == Status::Trapped {
+            return Err(Error::SnapshotCorrupt("status \"trapped\" cannot be restored".into()));
+        }
+        if snapshot.phase() == Phase::Start && !info.has_start {
+            return Err(Error::SnapshotCorrupt("start phase in a module without start".into()));
+        }
+        let mem_len = snapshot.memory_len();
+        match (&info.memory, mem_len) {
+            (None, None) => {}
+            (Some(m), Some(len)) => {
+                if len % PAGE != 0 || len / PAGE < m.initial_pages {
+                    return Err(Error::SnapshotCorrupt(format!(
+                        "memory of {len} bytes is not a valid size for this module"
+                    )));
+                }
+                if len / PAGE > self.config.memory_limit_pages {
+                    return Err(Error::SnapshotMemoryLimit(format!(
+                        "the snapshot's memory has {} pages, more than the limit of {} pages",
+                        len / PAGE,
+                        self.config.memory_limit_pages
+                    )));
+                }
+                if let Some(max) = m.maximum_pages {
+                    if len / PAGE > max {
+                        return Err(Error::SnapshotCorrupt("memory above its maximum".into()));
+                    }
+                }
+            }
+            _ => return Err(Error::SnapshotCorrupt("memory presence mismatch".into())),
+        }
+        if snapshot.globals().len() != self.live.globals.len()
+            || snapshot.drop_masks().len() != self.live.drop_masks.len()
+        {
+            return Err(Error::SnapshotCorrupt("global count mismatch".into()));
+        }
+        let unwind_cap = info.unwind_pages * PAGE;
+        if snapshot.unwind().len() as u64 > unwind_cap || snapshot.unwind().len() % 4 != 0 {
+            return Err(Error::SnapshotCorrupt("unwind data too large".into()));
+        }
+        if (snapshot.status() == Status::Paused) != !snapshot.unwind().is_empty() {
+            return Err(Error::SnapshotCorrupt("unwind data does not match the status".into()));
+        }
+
+        // Build the new instance completely before swapping it in.
+        let mut live = instantiate(&self.program, &self.config, &self.entry_name)?;
+        let st = &mut live.store;
+        if let (Some(mem), Some(len)) = (live.memory, mem_len) {
+            let cur = mem.data_size(&*st) as u64;
+            if len > cur {
+                mem.grow(&mut *st, (len - cur) / PAGE).map_err(|e| {
+                    Error::SnapshotMemoryLimit(format!("cannot grow memory for the snapshot: {e}"))
+                })?;
+            }
+            snapshot.write_memory(mem.data_mut(&mut *st))?;
+        }
+        for (g, bits) in live.globals.iter().zip(snapshot.globals()) {
+            let v = from_bits(g.ty(&*st).content(), *bits);
+            g.set(&mut *st, v).map_err(internal)?;
+        }
+        for (g, mask) in live.drop_masks.iter().zip(snapshot.drop_masks()) {
+            g.set(&mut *st, Val::I64(*mask as i64)).map_err(internal)?;
+        }
+        live.restore_drops
+            .call(&mut *st, &[], &mut [])
+            .map_err(|e| Error::Internal(format!("replaying segment drops: {e}")))?;
+        let unwind = snapshot.unwind();
+        live.unwind.data_mut(&mut *st)[..unwind.len()].copy_from_slice(unwind);
+        live.uw_ptr
+            .set(&mut *st, Val::I32(unwind.len() as i32))
+            .map_err(internal)?;
+
+        self.live = live;
+        self.phase = snapshot.phase();
+        self.status = snapshot.status();
+        self.balance = snapshot.gas_balance();
+        self.used = snapshot.gas_used();
+        self.trap = None;
+        Ok(())
+    }
+}
+
+fn raw_bits(v: Val) -> u64 {
+    match v {
+        Val::I32(x) => x as u32 as u64,
+        Val::I64(x) => x as u64,
+        Val::F32(x) => x as u64,
+        Val::F64(x) => x,
+        _ => 0,
+    }
+}
+
+fn from_bits(ty: &ValType, bits: u64) -> Val {
+    match ty {
+        ValType::I32 => Val::I32(bits as u32 as i32),
+        ValType::I64 => Val::I64(bits as i64),
+        ValType::F32 => Val::F32(bits as u32),
+        _ => Val::F64(bits),
+    }
+}
+
+fn internal(e: wasmtime::Error) -> Error {
+    Error::Internal(format!("{e:#}"))
+}
+
+fn map_trap(e: wasmtime::Error) -> Error {
+    if let Some(h) = e.downcast_ref::<HostFailure>() {
+        return Error::HostError(h.0.clone());
+    }
+    let bt = e.downcast_ref::<WasmBacktrace>();
+    let innermost = bt
+        .and_then(|b| b.frames().first())
+        .and_then(|f| f.func_name().map(|s| s.to_string()));
+    let backtrace = bt.map(|b| b.to_string()).unwrap_or_default();
+    let kind = match innermost.as_deref() {
+        Some(names::TRAP_CALL_DEPTH) => TrapKind::CallDepthExceeded,
+        Some(names::TRAP_CORRUPT) => TrapKind::CorruptUnwindState,
+        _ => match e.downcast_ref::<Trap>() {
+            Some(Trap::UnreachableCodeReached) => TrapKind::Unreachable,
+            Some(Trap::MemoryOutOfBounds) => TrapKind::MemoryOutOfBounds,
+            Some(Trap::TableOutOfBounds) => TrapKind::TableOutOfBounds,
+            Some(Trap::IndirectCallToNull) => TrapKind::IndirectCallToNull,
+            Some(Trap::BadSignature) => TrapKind::BadSignature,
+            Some(Trap::IntegerOverflow) => TrapKind::IntegerOverflow,
+            Some(Trap::IntegerDivisionByZero) => TrapKind::IntegerDivisionByZero,
+            Some(Trap::BadConversionToInteger) => TrapKind::BadConversionToInteger,
+            Some(Trap::StackOverflow) => TrapKind::StackOverflow,
+            Some(_) => TrapKind::Other,
+            None => {
+                return Error::Internal(format!("{e:#}"));
+            }
+        },
+    };
+    Error::Trap { kind, backtrace }
+}
+
+fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> Result<Live> {
+    let info = program.info();
+    let engine = program.engine();
+    let mut store = Store::new(
+        engine,
+        StoreData {
+            limiter: Limiter {
+                memory_limit_bytes: (config.memory_limit_pages * PAGE) as usize,
+            },
+            host: None,
+            memory: None,
+        },
+    );
+    store.limiter(|d| &mut d.limiter);
+    let module = program.module();
+    let mut imports: Vec<Extern> = Vec::new();
+    let mut func_index = 0usize;
+    for imp in module.imports() {
+        match imp.ty() {
+            wasmtime::ExternType::Func(_) => {
+                let fi = &info.func_imports[func_index];
+                let index = func_index;
+                func_index += 1;
+                let ty = FuncType::new(
+                    engine,
+                    fi.params.iter().map(|t| wasm_type(*t)),
+                    fi.results.iter().map(|t| wasm_type(*t)),
+                );
+                let result_types = fi.results.clone();
+                let name = format!("{}.{}", fi.module, fi.name);
+                let func = Func::new(&mut store, ty, move |mut caller, args, results| {
+                    let args: Vec<Value> = args.iter().map(to_value).collect();
+                    let mut out: Vec<Value> = result_types.iter().map(|t| t.zero()).collect();
+                    let memory = caller.data().memory;
+                    let (mem, data): (&mut [u8], &mut StoreData) = match memory {
+                        Some(m) => m.data_and_store_mut(&mut caller),
+                        None => (&mut [], caller.data_mut()),
+                    };
+                    let Some(host) = data.host else {
+                        return Err(wasmtime::Error::new(HostFailure(format!(
+                            "import {name} called outside of run()"
+                        ))));
+                    };
+                    // SAFETY: set by `call_guest` for the duration of the call.
+                    let host = unsafe { &mut *host.as_ptr() };
+                    host.call(index, &args, &mut out, mem)
+                        .map_err(|e| wasmtime::Error::new(HostFailure(e.0)))?;
+                    for (i, (slot, v)) in results.iter_mut().zip(out).enumerate() {
+                        if v.ty() != result_types[i] {
+                            return Err(wasmtime::Error::new(HostFailure(format!(
+                                "import {name} returned {} for result {i}, expected {}",
+                                v.ty().as_str(),
+                                result_types[i].as_str()
+                            ))));
+                        }
+                        *slot = to_val(v);
+                    }
+                    Ok(())
+                });
+                imports.push(func.into());
+            }
+            wasmtime::ExternType::Memory(mt) => {
+                let limit = config.memory_limit_pages;
+                let max = mt.maximum().map(|m| m.min(limit)).unwrap_or(limit);
+                let ty = MemoryType::new(mt.minimum() as u32, Some(max as u32));
+                let mem = Memory::new(&mut store, ty).map_err(|e| {
+                    Error::MemoryLimit(format!("cannot create the guest memory: {e}"))
+                })?;
+                imports.push(mem.into());
+            }
+            other => {
+                return Err(Error::UnsupportedModule(format!(
+                    "the module imports {}.{} ({other:?})",
+                    imp.module(),
+                    imp.name()
+                )))
+            }
+        }
+    }
+    let instance = Instance::new(&mut store, module, &imports).map_err(|e| {
+        if e.to_string().contains("memory") {
+            Error::MemoryLimit(format!("{e:#}"))
+        } else {
+            Error::Internal(format!("instantiation failed: {e:#}"))
+        }
+    })?;
+    let memory = instance.get_memory(&mut store, names::MEMORY);
+    store.data_mut().memory = memory;
+    let entry_func = instance
+        .get_func(&mut store, entry)
+        .ok_or_else(|| Error::EntryNotFound(format!("\"{entry}\"")))?;
+    let entry_ty = entry_func.ty(&store);
+    if entry_ty.params().len() != 0 {
+        return Err(Error::InvalidEntry(format!(
+            "the entry export \"{entry}\" takes parameters; it must take none"
+        )));
+    }
+    let entry_results = entry_ty.results().len();
+    let globals = (0..info.mutable_globals)
+        .map(|i| global(&instance, &mut store, &format!("{}{i}", names::GLOBAL_PREFIX)))
+        .collect::<Result<Vec<_>>>()?;
+    let drop_masks = (0..info.drop_masks)
+        .map(|i| global(&instance, &mut store, &format!("{}{i}", names::DROP_MASK_PREFIX)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Live {
+        gas: global(&instance, &mut store, names::GAS)?,
+        gas_saved: global(&instance, &mut store, names::GAS_SAVED)?,
+        state: global(&instance, &mut store, names::STATE)?,
+        uw_ptr: global(&instance, &mut store, names::UNWIND_PTR)?,
+        depth: global(&instance, &mut store, names::DEPTH)?,
+        unwind: instance
+            .get_memory(&mut store, names::UNWIND_MEMORY)
+            .ok_or_else(|| Error::Internal("no unwind memory".into()))?,
+        memory,
+        globals,
+        drop_masks,
+        restore_drops: instance
+            .get_func(&mut store, names::RESTORE_DROPS)
+            .ok_or_else(|| Error::Internal("no restore function".into()))?,
+        start: instance.get_func(&mut store, names::START),
+        entry: entry_func,
+        entry_results,
+        store,
+    })
+}

@@ -1,0 +1,578 @@
+//! The snapshot format: everything needed to continue a guest elsewhere.
+//!
+//! Binary form (all integers little-endian):
+//!
+//! ```text
+//! magic "WSSNAP\r\n" | version u32 | payload length u64 | payload | crc32 u32
+//! payload: fingerprint [32] | flags u8 (bit 0: NaN canonicalization)
+//!          | status u8 | phase u8 | entry (u32 len + UTF-8)
+//!          | gas balance i64 | gas used u64
+//!          | memory: u8 present [| byte length u64 | encoded length u64 | encoded]
+//!          | globals: u32 count, u64 raw bits each
+//!          | dropped-segment masks: u32 count, u64 each
+//!          | unwind frames: u32 length + bytes
+//! ```
+//!
+//! Memory is encoded as 8-byte words in records of
+//! `varint zero-words | varint literal-words | literal bytes`, so zero runs
+//! cost a few bytes. The CRC-32 covers everything before it. The JSON form
+//! carries the same fields (byte fields in base64) plus the CRC-32 of the
+//! binary form, so edits are detected there too.
+//!
+//! Snapshots are untrusted input: the readers check every length and never
+//! panic; a structurally valid but crafted snapshot can at worst make the
+//! guest trap (the unwind frames are checked by the guest code itself).
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::runtime::Status;
+
+/// Version written by this build; the only one it reads so far.
+pub const VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"WSSNAP\r\n";
+/// Largest entry name accepted.
+const MAX_ENTRY_LEN: usize = 4096;
+/// Largest memory a snapshot may describe (4 GiB).
+const MAX_MEMORY_BYTES: u64 = 1 << 32;
+
+/// Which export a paused or ready executor runs next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The module's start function (it runs first, pausable).
+    Start,
+    /// The entry export.
+    Entry,
+}
+
+/// A saved executor state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    fingerprint: [u8; 32],
+    canonicalize_nans: bool,
+    status: Status,
+    phase: Phase,
+    entry: String,
+    gas_balance: i64,
+    gas_used: u64,
+    /// (length in bytes, encoded words)
+    memory: Option<(u64, Vec<u8>)>,
+    globals: Vec<u64>,
+    drop_masks: Vec<u64>,
+    unwind: Vec<u8>,
+}
+
+fn corrupt(msg: impl Into<String>) -> Error {
+    Error::SnapshotCorrupt(msg.into())
+}
+
+impl Snapshot {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        fingerprint: [u8; 32],
+        canonicalize_nans: bool,
+        status: Status,
+        phase: Phase,
+        entry: String,
+        gas_balance: i64,
+        gas_used: u64,
+        memory: Option<&[u8]>,
+        globals: Vec<u64>,
+        drop_masks: Vec<u64>,
+        unwind: Vec<u8>,
+    ) -> Snapshot {
+        Snapshot {
+            fingerprint,
+            canonicalize_nans,
+            status,
+            phase,
+            entry,
+            gas_balance,
+            gas_used,
+            memory: memory.map(|m| (m.len() as u64, encode_memory(m))),
+            globals,
+            drop_masks,
+            unwind,
+        }
+    }
+
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.fingerprint
+    }
+    pub fn canonicalize_nans(&self) -> bool {
+        self.canonicalize_nans
+    }
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+    pub fn entry(&self) -> &str {
+        &self.entry
+    }
+    pub fn gas_balance(&self) -> i64 {
+        self.gas_balance
+    }
+    pub fn gas_used(&self) -> u64 {
+        self.gas_used
+    }
+    /// Guest memory size in bytes, `None` when the guest has no memory.
+    pub fn memory_len(&self) -> Option<u64> {
+        self.memory.as_ref().map(|(len, _)| *len)
+    }
+    pub fn globals(&self) -> &[u64] {
+        &self.globals
+    }
+    pub fn drop_masks(&self) -> &[u64] {
+        &self.drop_masks
+    }
+    pub fn unwind(&self) -> &[u8] {
+        &self.unwind
+    }
+
+    /// Decodes the memory into `dest`, which must have exactly the
+    /// snapshot's memory length.
+    pub fn write_memory(&self, dest: &mut [u8]) -> Result<()> {
+        match &self.memory {
+            Some((len, enc)) if *len == dest.len() as u64 => decode_memory(enc, dest),
+            _ => Err(corrupt("memory length mismatch")),
+        }
+    }
+
+    /// The binary form.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut p = Vec::new();
+        p.extend_from_slice(&self.fingerprint);
+        p.push(self.canonicalize_nans as u8);
+        p.push(match self.status {
+            Status::Ready => 0,
+            Status::Paused => 1,
+            Status::Finished => 2,
+            Status::Trapped => 3,
+        });
+        p.push(match self.phase {
+            Phase::Start => 0,
+            Phase::Entry => 1,
+        });
+        p.extend_from_slice(&(self.entry.len() as u32).to_le_bytes());
+        p.extend_from_slice(self.entry.as_bytes());
+        p.extend_from_slice(&self.gas_balance.to_le_bytes());
+        p.extend_from_slice(&self.gas_used.to_le_bytes());
+        match &self.memory {
+            None => p.push(0),
+            Some((len, enc)) => {
+                p.push(1);
+                p.extend_from_slice(&len.to_le_bytes());
+                p.extend_from_slice(&(enc.len() as u64).to_le_bytes());
+                p.extend_from_slice(enc);
+            }
+        }
+        for list in [&self.globals, &self.drop_masks] {
+            p.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            for v in list {
+                p.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        p.extend_from_slice(&(self.unwind.len() as u32).to_le_bytes());
+        p.extend_from_slice(&self.unwind);
+
+        let mut out = Vec::with_capacity(p.len() + 24);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&(p.len() as u64).to_le_bytes());
+        out.extend_from_slice(&p);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Parses the binary form. Never panics.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot> {
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(corrupt("not a wasm-sandbox snapshot (bad magic)"));
+        }
+        if bytes.len() < 24 {
+            return Err(corrupt("truncated header"));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().unwrap()) {
+            return Err(corrupt("checksum mismatch (truncated or modified)"));
+        }
+        if version != VERSION {
+            return Err(Error::SnapshotVersion {
+                found: version,
+                supported: VERSION,
+            });
+        }
+        let len = u64::from_le_bytes(bytes[12..20].try_into().unwrap());
+        let payload = &body[20..];
+        if payload.len() as u64 != len {
+            return Err(corrupt("payload length mismatch"));
+        }
+        let mut r = Reader { buf: payload };
+        let fingerprint: [u8; 32] = r.take(32)?.try_into().unwrap();
+        let flags = r.u8()?;
+        if flags > 1 {
+            return Err(corrupt("unknown flags"));
+        }
+        let status = match r.u8()? {
+            0 => Status::Ready,
+            1 => Status::Paused,
+            2 => Status::Finished,
+            _ => return Err(corrupt("invalid status")),
+        };
+        let phase = match r.u8()? {
+            0 => Phase::Start,
+            1 => Phase::Entry,
+            _ => return Err(corrupt("invalid phase")),
+        };
+        let entry_len = r.u32()? as usize;
+        if entry_len > MAX_ENTRY_LEN {
+            return Err(corrupt("entry name too long"));
+        }
+        let entry = String::from_utf8(r.take(entry_len)?.to_vec())
+            .map_err(|_| corrupt("entry name is not UTF-8"))?;
+        let gas_balance = r.u64()? as i64;
+        let gas_used = r.u64()?;
+        let memory = match r.u8()? {
+            0 => None,
+            1 => {
+                let mem_len = r.u64()?;
+                if mem_len > MAX_MEMORY_BYTES || mem_len % 65536 != 0 {
+                    return Err(corrupt("invalid memory size"));
+                }
+                let enc_len = r.u64()?;
+                let enc = r.take(usize::try_from(enc_len).map_err(|_| corrupt("too large"))?)?;
+                validate_encoding(enc, mem_len)?;
+                Some((mem_len, enc.to_vec()))
+            }
+            _ => return Err(corrupt("invalid memory flag")),
+        };
+        let mut lists = [Vec::new(), Vec::new()];
+        for list in lists.iter_mut() {
+            let n = r.u32()? as usize;
+            if n > r.buf.len() / 8 {
+                return Err(corrupt("list longer than the data"));
+            }
+            for _ in 0..n {
+                list.push(r.u64()?);
+            }
+        }
+        let [globals, drop_masks] = lists;
+        let unwind_len = r.u32()? as usize;
+        let unwind = r.take(unwind_len)?.to_vec();
+        if !r.buf.is_empty() {
+            return Err(corrupt("trailing bytes"));
+        }
+        Ok(Snapshot {
+            fingerprint,
+            canonicalize_nans: flags == 1,
+            status,
+            phase,
+            entry,
+            gas_balance,
+            gas_used,
+            memory,
+            globals,
+            drop_masks,
+            unwind,
+        })
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let json = JsonSnapshot {
+            format: JSON_FORMAT.into(),
+            version: VERSION,
+            fingerprint: hex(&self.fingerprint),
+            canonicalize_nans: self.canonicalize_nans,
+            status: self.status.as_str().into(),
+            phase: match self.phase {
+                Phase::Start => "start".into(),
+                Phase::Entry => "entry".into(),
+            },
+            entry: self.entry.clone(),
+            gas_balance: self.gas_balance.to_string(),
+            gas_used: self.gas_used.to_string(),
+            memory: self.memory.as_ref().map(|(len, enc)| JsonMemory {
+                bytes: len.to_string(),
+                encoding: "zero-run-words".into(),
+                data: b64.encode(enc),
+            }),
+            globals: self.globals.iter().map(|g| g.to_string()).collect(),
+            drop_masks: self.drop_masks.iter().map(|g| g.to_string()).collect(),
+            unwind: b64.encode(&self.unwind),
+            checksum: crc32fast::hash(&self.to_bytes()),
+        };
+        serde_json::to_string(&json).expect("snapshot JSON serializes")
+    }
+
+    /// Parses the JSON form. Never panics.
+    pub fn from_json(text: &str) -> Result<Snapshot> {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let j: JsonSnapshot =
+            serde_json::from_str(text).map_err(|e| corrupt(format!("invalid JSON: {e}")))?;
+        if j.format != JSON_FORMAT {
+            return Err(corrupt("not a wasm-sandbox snapshot"));
+        }
+        if j.version != VERSION {
+            return Err(Error::SnapshotVersion {
+                found: j.version,
+                supported: VERSION,
+            });
+        }
+        let num = |s: &str| -> Result<u64> { s.parse().map_err(|_| corrupt(format!("bad number {s:?}"))) };
+        let fingerprint = unhex(&j.fingerprint)?;
+        let status = match j.status.as_str() {
+            "ready" => Status::Ready,
+            "paused" => Status::Paused,
+            "finished" => Status::Finished,
+            _ => return Err(corrupt("invalid status")),
+        };
+        let phase = match j.phase.as_str() {
+            "start" => Phase::Start,
+            "entry" => Phase::Entry,
+            _ => return Err(corrupt("invalid phase")),
+        };
+        let memory = match j.memory {
+            None => None,
+            Some(m) => {
+                if m.encoding != "zero-run-words" {
+                    return Err(corrupt("unknown memory encoding"));
+                }
+                let len = num(&m.bytes)?;
+                if len > MAX_MEMORY_BYTES || len % 65536 != 0 {
+                    return Err(corrupt("invalid memory size"));
+                }
+                let enc = b64.decode(m.data).map_err(|_| corrupt("memory is not base64"))?;
+                validate_encoding(&enc, len)?;
+                Some((len, enc))
+            }
+        };
+        let snap = Snapshot {
+            fingerprint,
+            canonicalize_nans: j.canonicalize_nans,
+            status,
+            phase,
+            entry: j.entry,
+            gas_balance: j
+                .gas_balance
+                .parse()
+                .map_err(|_| corrupt("bad gasBalance"))?,
+            gas_used: num(&j.gas_used)?,
+            memory,
+            globals: j.globals.iter().map(|g| num(g)).collect::<Result<_>>()?,
+            drop_masks: j.drop_masks.iter().map(|g| num(g)).collect::<Result<_>>()?,
+            unwind: b64.decode(j.unwind).map_err(|_| corrupt("unwind is not base64"))?,
+        };
+        if crc32fast::hash(&snap.to_bytes()) != j.checksum {
+            return Err(corrupt("checksum mismatch (modified)"));
+        }
+        Ok(snap)
+    }
+}
+
+const JSON_FORMAT: &str = "wasm-sandbox-snapshot";
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsonSnapshot {
+    format: String,
+    version: u32,
+    fingerprint: String,
+    canonicalize_nans: bool,
+    status: String,
+    phase: String,
+    entry: String,
+    gas_balance: String,
+    gas_used: String,
+    memory: Option<JsonMemory>,
+    globals: Vec<String>,
+    drop_masks: Vec<String>,
+    unwind: String,
+    checksum: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsonMemory {
+    bytes: String,
+    encoding: String,
+    data: String,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Result<[u8; 32]> {
+    if s.len() != 64 || !s.is_ascii() {
+        return Err(corrupt("bad fingerprint"));
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| corrupt("bad fingerprint"))?;
+    }
+    Ok(out)
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if n > self.buf.len() {
+            return Err(corrupt("truncated"));
+        }
+        let (a, b) = self.buf.split_at(n);
+        self.buf = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+fn get_varint(buf: &[u8], pos: &mut usize) -> Result<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos).ok_or_else(|| corrupt("truncated memory encoding"))?;
+        *pos += 1;
+        v |= ((b & 0x7f) as u64) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(corrupt("varint too long"))
+}
+
+/// Encodes memory (length a multiple of 8) as zero-run/literal records over
+/// 8-byte words.
+pub(crate) fn encode_memory(mem: &[u8]) -> Vec<u8> {
+    let words: Vec<u64> = mem
+        .chunks_exact(8)
+        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+        .collect();
+    let n = words.len();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let z0 = i;
+        while i < n && words[i] == 0 {
+            i += 1;
+        }
+        let zeros = i - z0;
+        let l0 = i;
+        // A literal ends at a run of at least two zero words.
+        while i < n && !(words[i] == 0 && i + 1 < n && words[i + 1] == 0) {
+            if words[i] == 0 && i + 1 == n {
+                break;
+            }
+            i += 1;
+        }
+        let lits = i - l0;
+        put_varint(&mut out, zeros as u64);
+        put_varint(&mut out, lits as u64);
+        out.extend_from_slice(&mem[l0 * 8..i * 8]);
+    }
+    out
+}
+
+fn walk_encoding(enc: &[u8], mem_len: u64, mut sink: impl FnMut(u64, Option<&[u8]>, u64)) -> Result<()> {
+    let words = mem_len / 8;
+    let mut pos = 0usize;
+    let mut w = 0u64;
+    while pos < enc.len() {
+        let zeros = get_varint(enc, &mut pos)?;
+        let lits = get_varint(enc, &mut pos)?;
+        if zeros > words - w || lits > words - w - zeros {
+            return Err(corrupt("memory encoding overruns the memory"));
+        }
+        sink(w, None, zeros);
+        w += zeros;
+        let bytes = (lits * 8) as usize;
+        if bytes > enc.len() - pos {
+            return Err(corrupt("truncated memory literal"));
+        }
+        sink(w, Some(&enc[pos..pos + bytes]), lits);
+        pos += bytes;
+        w += lits;
+    }
+    if w != words {
+        return Err(corrupt("memory encoding does not cover the memory"));
+    }
+    Ok(())
+}
+
+fn validate_encoding(enc: &[u8], mem_len: u64) -> Result<()> {
+    walk_encoding(enc, mem_len, |_, _, _| {})
+}
+
+fn decode_memory(enc: &[u8], dest: &mut [u8]) -> Result<()> {
+    let len = dest.len() as u64;
+    walk_encoding(enc, len, |w, lit, n| {
+        let start = (w * 8) as usize;
+        let end = start + (n * 8) as usize;
+        match lit {
+            None => dest[start..end].fill(0),
+            Some(bytes) => dest[start..end].copy_from_slice(bytes),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roundtrip(mem: &[u8]) {
+        let enc = encode_memory(mem);
+        let mut out = vec![0xAAu8; mem.len()];
+        decode_memory(&enc, &mut out).unwrap();
+        assert_eq!(out, mem);
+    }
+
+    #[test]
+    fn memory_encoding_roundtrips() {
+        roundtrip(&[0u8; 65536]);
+        let mut m = vec![0u8; 65536];
+        m[0] = 1;
+        m[65535] = 2;
+        m[4000..4100].fill(7);
+        roundtrip(&m);
+        let random: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        roundtrip(&random);
+        // A lone zero word inside a literal and at the very end.
+        let mut m = vec![1u8; 64];
+        m[8..16].fill(0);
+        m[56..64].fill(0);
+        roundtrip(&m);
+    }
+
+    #[test]
+    fn zero_memory_is_tiny() {
+        assert!(encode_memory(&vec![0u8; 64 << 20]).len() < 16);
+    }
+}
