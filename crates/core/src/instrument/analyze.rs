@@ -70,6 +70,7 @@ fn is_pause_capable(op: &Operator<'_>) -> bool {
         op,
         Operator::Call { .. }
             | Operator::CallIndirect { .. }
+            | Operator::BrTable { .. }
             | Operator::Block { .. }
             | Operator::Loop { .. }
             | Operator::If { .. }

@@ -263,9 +263,14 @@ impl FuncPass<'_> {
         &self,
         func: &mut LocalFunction,
         locals: &mut ModuleLocals,
-        types: &ModuleTypes,
+        types: &mut ModuleTypes,
     ) -> Result<FuncReport> {
         let entry = func.entry_block();
+        // The body moves into a plain block of the function's result type
+        // (the entry sequence's own type id is never emitted).
+        let fn_results = types.get(func.ty()).results().to_vec();
+        let body_ty = InstrSeqType::new(types, &[], &fn_results);
+        let types: &ModuleTypes = types;
         let unwind_label = func
             .builder_mut()
             .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
@@ -293,8 +298,7 @@ impl FuncPass<'_> {
 
         // The body moves into its own block; the entry sequence becomes
         // `block $unwind (block $body ...) return end; epilogue`.
-        let entry_ty = st.func.block(entry).ty;
-        let body = st.func.builder_mut().dangling_instr_seq(entry_ty).id();
+        let body = st.func.builder_mut().dangling_instr_seq(body_ty).id();
         let old = std::mem::take(&mut st.func.block_mut(entry).instrs);
         st.func.block_mut(body).instrs = old;
         // Branches to the function label stay valid (they are returns).
@@ -319,7 +323,7 @@ impl FuncPass<'_> {
         let fp = st.locals.add(ValType::I32);
 
         // Entry sequence.
-        let (_, results) = seq_types(st.types, entry_ty);
+        let results = fn_results;
         st.func.block_mut(unwind_label).instrs = vec![synth(Block { seq: body }), synth(Return {})];
         let mut entry_instrs = vec![synth(Block { seq: unwind_label })];
         // Epilogue: [site] on the stack.

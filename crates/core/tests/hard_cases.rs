@@ -1,0 +1,446 @@
+//! The hard cases of the transform (notes/instrumentation.md §3h), each run
+//! uninterrupted and in small gas slices with snapshot → bytes → fresh
+//! executor → restore at every pause. Every variant must print the same
+//! values and consume the same total gas.
+
+use std::sync::Arc;
+
+use wasm_sandbox_core::{
+    Error, Executor, ExecutorConfig, Host, HostError, Program, ProgramOptions, RunOutcome,
+    Snapshot, Status, TrapKind, Value,
+};
+
+/// Records every `env.out*` call.
+#[derive(Default)]
+struct Recorder {
+    out: Vec<Value>,
+}
+
+impl Host for Recorder {
+    fn call(
+        &mut self,
+        _index: usize,
+        args: &[Value],
+        results: &mut [Value],
+        _memory: &mut [u8],
+    ) -> Result<(), HostError> {
+        self.out.extend_from_slice(args);
+        for r in results.iter_mut() {
+            *r = match r {
+                Value::I32(_) => Value::I32(7),
+                Value::I64(_) => Value::I64(-7),
+                Value::F32(_) => Value::F32(1.5f32.to_bits()),
+                Value::F64(_) => Value::F64(2.5f64.to_bits()),
+            };
+        }
+        Ok(())
+    }
+}
+
+fn program(wat: &str) -> Arc<Program> {
+    let wasm = wat::parse_str(wat).expect("test WAT parses");
+    Program::load(&wasm, &ProgramOptions::default()).expect("instruments")
+}
+
+fn executor(p: &Arc<Program>) -> Executor {
+    Executor::new(
+        p.clone(),
+        ExecutorConfig {
+            memory_limit_pages: 16,
+            entry: None,
+        },
+    )
+    .expect("instantiates")
+}
+
+struct Outcome {
+    out: Vec<Value>,
+    gas_used: u64,
+    pauses: usize,
+}
+
+fn run_unlimited(p: &Arc<Program>) -> Outcome {
+    let mut e = executor(p);
+    let mut host = Recorder::default();
+    assert_eq!(e.run(1 << 40, &mut host).unwrap(), RunOutcome::Finished);
+    assert_eq!(e.status(), Status::Finished);
+    Outcome {
+        out: host.out,
+        gas_used: e.gas_used(),
+        pauses: 0,
+    }
+}
+
+/// Runs in slices of `slice` gas; at every pause the state moves into a
+/// fresh executor through the binary (or JSON) snapshot form.
+fn run_sliced(p: &Arc<Program>, slice: u64, json: bool) -> Outcome {
+    let mut e = executor(p);
+    let mut host = Recorder::default();
+    let mut pauses = 0;
+    loop {
+        match e.run(slice, &mut host).unwrap() {
+            RunOutcome::Finished => break,
+            RunOutcome::Paused => {
+                pauses += 1;
+                assert!(pauses < 1_000_000, "does not finish");
+                let snap = e.snapshot().unwrap();
+                let snap = if json {
+                    Snapshot::from_json(&snap.to_json()).unwrap()
+                } else {
+                    Snapshot::from_bytes(&snap.to_bytes()).unwrap()
+                };
+                let mut fresh = executor(p);
+                fresh.restore(&snap).unwrap();
+                assert_eq!(fresh.gas_balance(), e.gas_balance());
+                assert_eq!(fresh.gas_used(), e.gas_used());
+                e = fresh;
+            }
+        }
+    }
+    Outcome {
+        out: host.out,
+        gas_used: e.gas_used(),
+        pauses,
+    }
+}
+
+/// The oracle: uninterrupted and sliced runs agree on output and gas.
+fn check(wat: &str, expected: &[Value]) {
+    let p = program(wat);
+    let full = run_unlimited(&p);
+    assert_eq!(full.out, expected, "uninterrupted output");
+    let mut paused_somewhere = false;
+    for slice in [1, 2, 3, 5, 8, 13, 40, 100] {
+        for json in [false, true] {
+            if json && slice > 3 {
+                continue;
+            }
+            let s = run_sliced(&p, slice, json);
+            assert_eq!(s.out, expected, "output with slices of {slice}");
+            assert_eq!(s.gas_used, full.gas_used, "total gas with slices of {slice}");
+            paused_somewhere |= s.pauses > 0;
+        }
+    }
+    assert!(paused_somewhere, "the test never paused");
+}
+
+fn i32s(v: &[i32]) -> Vec<Value> {
+    v.iter().map(|x| Value::I32(*x)).collect()
+}
+
+#[test]
+fn seed_print_loop() {
+    let wat = r#"(module
+      (import "env" "print" (func $print (param i32)))
+      (memory 1)
+      (func (export "entry") (local $i i32)
+        (loop $l
+          (call $print (local.get $i))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_s (local.get $i) (i32.const 200))))))"#;
+    check(wat, &i32s(&(0..200).collect::<Vec<_>>()));
+}
+
+#[test]
+fn value_under_a_call() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (func $f (result i32) (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))
+        (local.get $i))
+      (func (export "entry")
+        (call $out (i32.add (i32.const 5) (call $f)))
+        (call $out (i32.sub (i32.mul (i32.const 3) (i32.const 4)) (call $f)))))"#;
+    check(wat, &i32s(&[15, 2]));
+}
+
+#[test]
+fn value_under_a_pausing_block() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (func $f (result i32) (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 6))))
+        (local.get $i))
+      (func (export "entry")
+        (call $out (i32.add (i32.const 5) (block (result i32) (call $f))))
+        (call $out (i32.add (i32.const 100)
+                   (block (result i32) (drop (call $f)) (br 0 (i32.const 9)))))))"#;
+    check(wat, &i32s(&[11, 109]));
+}
+
+#[test]
+fn loop_with_params() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (func $id (param i32) (result i32) (local.get 0))
+      (func (export "entry") (local $t i32)
+        (call $out
+          (i32.const 0)
+          (loop $L (param i32) (result i32)
+            (call $id) (i32.const 1) (i32.add)))
+        (call $out
+          (i32.const 1)
+          (loop $M (param i32) (result i32)
+            (call $id) (i32.const 2) (i32.mul)
+            (local.tee $t)
+            (br_if $M (i32.lt_u (call $id (local.get $t)) (i32.const 500)))))))"#;
+    check(wat, &i32s(&[1, 512]));
+}
+
+#[test]
+fn pause_in_one_if_arm() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (func $f (param i32) (result i32) (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 4))))
+        (i32.add (local.get 0) (local.get $i)))
+      (func $g (param i32) (result i32) (i32.mul (local.get 0) (i32.const 10)))
+      (func (export "entry") (local $k i32)
+        (loop $l
+          (call $out
+            (i32.add (i32.const 1000)
+              (if (result i32) (i32.and (local.get $k) (i32.const 1))
+                (then (call $f (local.get $k)))
+                (else (call $g (local.get $k))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $k) (i32.const 6))))))"#;
+    check(wat, &i32s(&[1000, 1005, 1020, 1007, 1040, 1009]));
+}
+
+#[test]
+fn br_table_with_values_into_pausing_and_plain_blocks() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (func $f (param i32) (result i32) (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 3))))
+        (i32.add (local.get 0) (local.get $i)))
+      (func $pick (param $x i32) (result i32)
+        (block $pausing (result i32)
+          (drop (call $f (i32.const 0)))
+          (block $plain (result i32)
+            (br_table $pausing $plain $pausing
+              (i32.const 40) (local.get $x)))
+          (i32.const 1) (i32.add)
+          (return))
+        (call $f) )
+      (func (export "entry")
+        (call $out (call $pick (i32.const 0)))
+        (call $out (call $pick (i32.const 1)))
+        (call $out (call $pick (i32.const 2)))
+        (call $out (call $pick (i32.const 7)))))"#;
+    check(wat, &i32s(&[43, 41, 43, 43]));
+}
+
+#[test]
+fn call_indirect_paused_inside_callee() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (type $t (func (param i32) (result i32)))
+      (table 3 funcref)
+      (elem (i32.const 0) $a $b $c)
+      (func $a (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+      (func $b (param i32) (result i32) (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 5))))
+        (i32.mul (local.get 0) (local.get $i)))
+      (func $c (param i32) (result i32)
+        (call_indirect (type $t) (local.get 0) (i32.const 1)))
+      (func (export "entry") (local $k i32)
+        (loop $l
+          (call $out (i32.add (i32.const 3)
+             (call_indirect (type $t) (i32.add (local.get $k) (i32.const 10))
+                             (i32.rem_u (local.get $k) (i32.const 3)))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $k) (i32.const 6))))))"#;
+    check(wat, &i32s(&[14, 58, 63, 17, 73, 78]));
+}
+
+#[test]
+fn deep_recursion_fib() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (func $fib (param i32) (result i32)
+        (if (result i32) (i32.lt_u (local.get 0) (i32.const 2))
+          (then (local.get 0))
+          (else (i32.add (call $fib (i32.sub (local.get 0) (i32.const 1)))
+                         (call $fib (i32.sub (local.get 0) (i32.const 2)))))))
+      (func $deep (param i32) (result i32)
+        (if (result i32) (i32.eqz (local.get 0))
+          (then (i32.const 0))
+          (else (i32.add (i32.const 1) (call $deep (i32.sub (local.get 0) (i32.const 1)))))))
+      (func (export "entry")
+        (call $out (call $fib (i32.const 12)))
+        (call $out (call $deep (i32.const 300)))))"#;
+    check(wat, &i32s(&[144, 300]));
+}
+
+#[test]
+fn call_depth_limit_traps_deterministically() {
+    let wat = r#"(module
+      (func $r (param i32) (result i32) (i32.add (i32.const 1) (call $r (local.get 0))))
+      (func (export "entry") (drop (call $r (i32.const 0)))))"#;
+    let p = program(wat);
+    for _ in 0..2 {
+        let mut e = executor(&p);
+        match e.run(1 << 40, &mut Recorder::default()) {
+            Err(Error::Trap { kind, .. }) => assert_eq!(kind, TrapKind::CallDepthExceeded),
+            other => panic!("expected call depth trap, got {other:?}"),
+        }
+        assert_eq!(e.status(), Status::Trapped);
+        // Trapped stays trapped.
+        assert!(matches!(
+            e.run(10, &mut Recorder::default()),
+            Err(Error::Trap {
+                kind: TrapKind::CallDepthExceeded,
+                ..
+            })
+        ));
+    }
+}
+
+#[test]
+fn pause_inside_the_start_function() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (global $g (mut i32) (i32.const 0))
+      (func $start (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (global.set $g (i32.add (global.get $g) (local.get $i)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 20))))
+        (call $out (global.get $g)))
+      (start $start)
+      (func (export "entry") (call $out (i32.add (global.get $g) (i32.const 1)))))"#;
+    check(wat, &i32s(&[210, 211]));
+}
+
+#[test]
+fn pause_at_memory_fill_is_charged_before_it_runs() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (memory 2)
+      (func (export "entry")
+        (memory.fill (i32.const 0) (i32.const 7) (i32.const 65536))
+        (call $out (i32.load8_u (i32.const 65535)))
+        (memory.copy (i32.const 65536) (i32.const 0) (i32.const 100))
+        (call $out (i32.load8_u (i32.const 65635)))
+        (call $out (memory.grow (i32.const 1)))
+        (call $out (memory.size))))"#;
+    check(wat, &i32s(&[7, 7, 2, 3]));
+    // 65536 bytes cost 8192 units: a 100-gas budget cannot run the fill.
+    let p = program(wat);
+    let mut e = executor(&p);
+    let mut host = Recorder::default();
+    assert_eq!(e.run(100, &mut host).unwrap(), RunOutcome::Paused);
+    assert!(host.out.is_empty());
+    assert_eq!(e.read_memory(0, 1).unwrap(), vec![0]);
+    assert!(e.gas_balance() < -8000);
+}
+
+#[test]
+fn multi_value_results_under_values() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32 i64)))
+      (func $two (param i32) (result i32 i64) (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 3))))
+        (local.get 0) (i64.extend_i32_u (i32.add (local.get 0) (local.get $i))))
+      (func (export "entry")
+        (i32.const 100)
+        (call $two (i32.const 5))
+        (i64.const 1) (i64.add)
+        (call $out)
+        (i32.const 5)
+        (i32.add)
+        (i64.const 9)
+        (call $out)))"#;
+    check(
+        wat,
+        &[Value::I32(5), Value::I64(9), Value::I32(100 + 5), Value::I64(9)][..]
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+    );
+}
+
+#[test]
+fn pause_right_after_resume_without_gas_does_not_run() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (func (export "entry") (local $i i32)
+        (loop $l (call $out (local.get $i))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 50))))))"#;
+    let p = program(wat);
+    let mut e = executor(&p);
+    let mut host = Recorder::default();
+    assert_eq!(e.run(30, &mut host).unwrap(), RunOutcome::Paused);
+    let balance = e.gas_balance();
+    let used = e.gas_used();
+    let printed = host.out.len();
+    assert!(balance < 0);
+    for _ in 0..3 {
+        assert_eq!(e.run(0, &mut host).unwrap(), RunOutcome::Paused);
+        assert_eq!(e.gas_balance(), balance);
+        assert_eq!(e.gas_used(), used);
+        assert_eq!(host.out.len(), printed);
+    }
+    // Paying off the debt exactly still does not run (balance must be > 0).
+    assert_eq!(e.run((-balance) as u64, &mut host).unwrap(), RunOutcome::Paused);
+    assert_eq!(e.gas_balance(), 0);
+    assert_eq!(host.out.len(), printed);
+    while e.run(7, &mut host).unwrap() == RunOutcome::Paused {}
+    assert_eq!(host.out, i32s(&(0..50).collect::<Vec<_>>()));
+}
+
+#[test]
+fn deterministic_pause_points_and_double_restore() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (memory 1)
+      (func $f (param i32) (result i32) (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (local.get 0)))
+          (i32.store (i32.const 64) (local.get $i))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 90))))
+        (local.get $i))
+      (func (export "entry") (local $k i32)
+        (local.set $k (i32.const 1))
+        (loop $l (call $out (call $f (local.get $k)))
+          (local.set $k (i32.add (local.get $k) (i32.const 7)))
+          (br_if $l (i32.lt_u (local.get $k) (i32.const 60))))))"#;
+    let p = program(wat);
+    // Two runs pause at identical points (same balances, same snapshots).
+    let trace = |p: &Arc<Program>| {
+        let mut e = executor(p);
+        let mut host = Recorder::default();
+        let mut points = Vec::new();
+        while e.run(23, &mut host).unwrap() == RunOutcome::Paused {
+            points.push((e.gas_balance(), e.snapshot().unwrap().to_bytes()));
+            if points.len() > 50 {
+                break;
+            }
+        }
+        points
+    };
+    let a = trace(&p);
+    let b = trace(&p);
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+
+    // A paused state restored twice continues identically.
+    let snap = Snapshot::from_bytes(&a[2].1).unwrap();
+    let finish = |snap: &Snapshot| {
+        let mut e = executor(&p);
+        e.restore(snap).unwrap();
+        let mut host = Recorder::default();
+        let mut n = 0;
+        while e.run(11, &mut host).unwrap() == RunOutcome::Paused && n < 200 {
+            n += 1;
+        }
+        (host.out, e.gas_used(), e.read_memory(0, 65536).unwrap())
+    };
+    assert_eq!(finish(&snap), finish(&snap));
+}
