@@ -444,3 +444,70 @@ fn deterministic_pause_points_and_double_restore() {
     };
     assert_eq!(finish(&snap), finish(&snap));
 }
+
+#[test]
+fn table_changed_before_a_pause_is_restored() {
+    // table.init/table.copy change the table; after the pause the
+    // call_indirect must see the changed table in the fresh executor.
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (type $t (func (result i32)))
+      (table 4 funcref)
+      (elem (i32.const 0) $one $two)
+      (elem $late func $three $four)
+      (func $one (result i32) (i32.const 1))
+      (func $two (result i32) (i32.const 2))
+      (func $three (result i32) (i32.const 3))
+      (func $four (result i32) (i32.const 4))
+      (func $spin (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 30)))))
+      (func (export "entry")
+        (table.init $late (i32.const 2) (i32.const 0) (i32.const 2))
+        (table.copy (i32.const 0) (i32.const 2) (i32.const 1))
+        (elem.drop $late)
+        (call $spin)
+        (call $out (call_indirect (type $t) (i32.const 0)))
+        (call $out (call_indirect (type $t) (i32.const 1)))
+        (call $out (call_indirect (type $t) (i32.const 3)))))"#;
+    check(wat, &i32s(&[3, 2, 4]));
+}
+
+#[test]
+fn dropped_data_segment_stays_dropped_after_restore() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (memory 1)
+      (data $d "\2a\2b")
+      (func $spin (local $i i32)
+        (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 30)))))
+      (func (export "entry")
+        (memory.init $d (i32.const 10) (i32.const 0) (i32.const 2))
+        (data.drop $d)
+        (call $spin)
+        (call $out (i32.load8_u (i32.const 11)))
+        (memory.init $d (i32.const 10) (i32.const 0) (i32.const 1))))"#;
+    let p = program(wat);
+    for slice in [1u64 << 40, 5, 17] {
+        let mut e = executor(&p);
+        let mut host = Recorder::default();
+        let err = loop {
+            match e.run(slice, &mut host) {
+                Ok(RunOutcome::Paused) => {
+                    let snap = Snapshot::from_bytes(&e.snapshot().unwrap().to_bytes()).unwrap();
+                    let mut fresh = executor(&p);
+                    fresh.restore(&snap).unwrap();
+                    e = fresh;
+                }
+                Ok(RunOutcome::Finished) => panic!("memory.init after data.drop must trap"),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(host.out, i32s(&[0x2b]));
+        assert!(
+            matches!(err, Error::Trap { kind: TrapKind::MemoryOutOfBounds, .. }),
+            "{err:?}"
+        );
+    }
+}

@@ -45,6 +45,10 @@ pub mod names {
     pub const GLOBAL_PREFIX: &str = "__ws_g";
     /// Prefix of the dropped-segment mask globals.
     pub const DROP_MASK_PREFIX: &str = "__ws_drop";
+    /// The guest's table.
+    pub const TABLE: &str = "__ws_table";
+    /// Prefix of functions that can be in the table (`__ws_f0`, ...).
+    pub const TABLE_FUNC_PREFIX: &str = "__ws_f";
 }
 
 /// Values of `__ws_state`.
@@ -117,8 +121,12 @@ pub struct Instrumented {
     pub mutable_globals: u32,
     /// Number of dropped-segment mask globals (`__ws_drop0..`).
     pub drop_masks: u32,
-    /// The module changes its tables at run time (table.copy/table.init).
+    /// The module changes its table at run time (table.copy/table.init):
+    /// snapshots then record the table as indices into the functions
+    /// exported as `__ws_f0..__ws_f{table_funcs}`.
     pub mutates_tables: bool,
+    /// Number of functions exported for table snapshots.
+    pub table_funcs: u32,
     /// Pages of the private unwind memory.
     pub unwind_pages: u64,
 }
@@ -435,6 +443,37 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     if let Some(s) = start {
         module.exports.add(names::START, s);
     }
+    let mut table_funcs = 0u32;
+    if mutates_tables {
+        if let Some(t) = module.tables.iter().next().map(|t| t.id()) {
+            module.exports.add(names::TABLE, t);
+        }
+        let mut seen = HashSet::new();
+        let mut funcs = Vec::new();
+        for el in module.elements.iter() {
+            let ids: Vec<FunctionId> = match &el.items {
+                walrus::ElementItems::Functions(f) => f.clone(),
+                walrus::ElementItems::Expressions(_, exprs) => exprs
+                    .iter()
+                    .filter_map(|e| match e {
+                        ConstExpr::RefFunc(f) => Some(*f),
+                        _ => None,
+                    })
+                    .collect(),
+            };
+            for f in ids {
+                if seen.insert(f) {
+                    funcs.push(f);
+                }
+            }
+        }
+        for f in funcs {
+            module
+                .exports
+                .add(&format!("{}{table_funcs}", names::TABLE_FUNC_PREFIX), f);
+            table_funcs += 1;
+        }
+    }
 
     let out = module.emit_wasm();
     let mut features = accepted_features();
@@ -454,6 +493,7 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
         mutable_globals,
         drop_masks: drop_masks.len() as u32,
         mutates_tables,
+        table_funcs,
         unwind_pages,
     })
 }

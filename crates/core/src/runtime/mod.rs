@@ -158,6 +158,8 @@ struct Live {
     memory: Option<Memory>,
     globals: Vec<Global>,
     drop_masks: Vec<Global>,
+    /// The guest table and the functions it may hold, when it can change.
+    table: Option<(wasmtime::Table, Vec<Func>)>,
     restore_drops: Func,
     start: Option<Func>,
     entry: Func,
@@ -440,13 +442,6 @@ impl Executor {
                 "a trapped executor has no state to save".into(),
             ));
         }
-        if self.program.info().mutates_tables {
-            return Err(Error::UnsupportedModule(
-                "snapshots of modules that change their table at run time (table.copy, \
-                 table.init) are not supported yet"
-                    .into(),
-            ));
-        }
         let live = &mut self.live;
         let st = &mut live.store;
         let globals = live
@@ -461,6 +456,27 @@ impl Executor {
         } else {
             Vec::new()
         };
+        let table = match &live.table {
+            Some((table, funcs)) => {
+                let ptrs: Vec<usize> = funcs.iter().map(|f| f.to_raw(&mut *st) as usize).collect();
+                let size = table.size(&*st);
+                let mut slots = Vec::with_capacity(size as usize);
+                for i in 0..size {
+                    let slot = match table.get(&mut *st, i) {
+                        Some(wasmtime::Ref::Func(Some(f))) => {
+                            let p = f.to_raw(&mut *st) as usize;
+                            ptrs.iter().position(|x| *x == p).map(|k| k as u32).ok_or_else(|| {
+                                Error::Internal("table holds a function outside the segments".into())
+                            })?
+                        }
+                        _ => u32::MAX,
+                    };
+                    slots.push(slot);
+                }
+                Some(slots)
+            }
+            None => None,
+        };
         let memory = live.memory.map(|m| m.data(&*st));
         let snapshot = Snapshot::new(
             self.program.fingerprint(),
@@ -474,6 +490,7 @@ impl Executor {
             globals,
             drop_masks,
             unwind,
+            table,
         );
         Ok(snapshot)
     }
@@ -525,6 +542,17 @@ impl Executor {
         {
             return Err(Error::SnapshotCorrupt("global count mismatch".into()));
         }
+        match (&self.live.table, snapshot.table()) {
+            (None, None) => {}
+            (Some((t, funcs)), Some(slots)) => {
+                if slots.len() as u64 != t.size(&self.live.store)
+                    || slots.iter().any(|s| *s != u32::MAX && *s as usize >= funcs.len())
+                {
+                    return Err(Error::SnapshotCorrupt("table does not fit the module".into()));
+                }
+            }
+            _ => return Err(Error::SnapshotCorrupt("table presence mismatch".into())),
+        }
         let unwind_cap = info.unwind_pages * PAGE;
         if snapshot.unwind().len() as u64 > unwind_cap || snapshot.unwind().len() % 4 != 0 {
             return Err(Error::SnapshotCorrupt("unwind data too large".into()));
@@ -555,6 +583,15 @@ impl Executor {
         live.restore_drops
             .call(&mut *st, &[], &mut [])
             .map_err(|e| Error::Internal(format!("replaying segment drops: {e}")))?;
+        if let (Some((table, funcs)), Some(slots)) = (&live.table, snapshot.table()) {
+            for (i, slot) in slots.iter().enumerate() {
+                let r = match funcs.get(*slot as usize) {
+                    Some(f) => wasmtime::Ref::Func(Some(*f)),
+                    None => wasmtime::Ref::Func(None),
+                };
+                table.set(&mut *st, i as u64, r).map_err(internal)?;
+            }
+        }
         let unwind = snapshot.unwind();
         live.unwind.data_mut(&mut *st)[..unwind.len()].copy_from_slice(unwind);
         live.uw_ptr
@@ -729,7 +766,25 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
     let drop_masks = (0..info.drop_masks)
         .map(|i| global(&instance, &mut store, &format!("{}{i}", names::DROP_MASK_PREFIX)))
         .collect::<Result<Vec<_>>>()?;
+    let table = if info.mutates_tables {
+        match instance.get_table(&mut store, names::TABLE) {
+            Some(t) => {
+                let funcs = (0..info.table_funcs)
+                    .map(|i| {
+                        instance
+                            .get_func(&mut store, &format!("{}{i}", names::TABLE_FUNC_PREFIX))
+                            .ok_or_else(|| Error::Internal("missing table function export".into()))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Some((t, funcs))
+            }
+            None => None,
+        }
+    } else {
+        None
+    };
     Ok(Live {
+        table,
         gas: global(&instance, &mut store, names::GAS)?,
         gas_saved: global(&instance, &mut store, names::GAS_SAVED)?,
         state: global(&instance, &mut store, names::STATE)?,

@@ -11,6 +11,7 @@
 //!          | globals: u32 count, u64 raw bits each
 //!          | dropped-segment masks: u32 count, u64 each
 //!          | unwind frames: u32 length + bytes
+//!          | table: u8 present [| u32 count | u32 each (function ordinal, or u32::MAX for null)]
 //! ```
 //!
 //! Memory is encoded as 8-byte words in records of
@@ -61,6 +62,9 @@ pub struct Snapshot {
     globals: Vec<u64>,
     drop_masks: Vec<u64>,
     unwind: Vec<u8>,
+    /// Table slots (function ordinals; `u32::MAX` = null) when the module
+    /// changes its table at run time.
+    table: Option<Vec<u32>>,
 }
 
 fn corrupt(msg: impl Into<String>) -> Error {
@@ -81,6 +85,7 @@ impl Snapshot {
         globals: Vec<u64>,
         drop_masks: Vec<u64>,
         unwind: Vec<u8>,
+        table: Option<Vec<u32>>,
     ) -> Snapshot {
         Snapshot {
             fingerprint,
@@ -94,6 +99,7 @@ impl Snapshot {
             globals,
             drop_masks,
             unwind,
+            table,
         }
     }
 
@@ -130,6 +136,9 @@ impl Snapshot {
     }
     pub fn unwind(&self) -> &[u8] {
         &self.unwind
+    }
+    pub fn table(&self) -> Option<&[u32]> {
+        self.table.as_deref()
     }
 
     /// Decodes the memory into `dest`, which must have exactly the
@@ -177,6 +186,16 @@ impl Snapshot {
         }
         p.extend_from_slice(&(self.unwind.len() as u32).to_le_bytes());
         p.extend_from_slice(&self.unwind);
+        match &self.table {
+            None => p.push(0),
+            Some(slots) => {
+                p.push(1);
+                p.extend_from_slice(&(slots.len() as u32).to_le_bytes());
+                for s in slots {
+                    p.extend_from_slice(&s.to_le_bytes());
+                }
+            }
+        }
 
         let mut out = Vec::with_capacity(p.len() + 24);
         out.extend_from_slice(MAGIC);
@@ -264,6 +283,17 @@ impl Snapshot {
         let [globals, drop_masks] = lists;
         let unwind_len = r.u32()? as usize;
         let unwind = r.take(unwind_len)?.to_vec();
+        let table = match r.u8()? {
+            0 => None,
+            1 => {
+                let n = r.u32()? as usize;
+                if n > r.buf.len() / 4 {
+                    return Err(corrupt("table longer than the data"));
+                }
+                Some((0..n).map(|_| r.u32()).collect::<Result<Vec<_>>>()?)
+            }
+            _ => return Err(corrupt("invalid table flag")),
+        };
         if !r.buf.is_empty() {
             return Err(corrupt("trailing bytes"));
         }
@@ -279,6 +309,7 @@ impl Snapshot {
             globals,
             drop_masks,
             unwind,
+            table,
         })
     }
 
@@ -306,6 +337,7 @@ impl Snapshot {
             globals: self.globals.iter().map(|g| g.to_string()).collect(),
             drop_masks: self.drop_masks.iter().map(|g| g.to_string()).collect(),
             unwind: b64.encode(&self.unwind),
+            table: self.table.clone(),
             checksum: crc32fast::hash(&self.to_bytes()),
         };
         serde_json::to_string(&json).expect("snapshot JSON serializes")
@@ -368,6 +400,7 @@ impl Snapshot {
             globals: j.globals.iter().map(|g| num(g)).collect::<Result<_>>()?,
             drop_masks: j.drop_masks.iter().map(|g| num(g)).collect::<Result<_>>()?,
             unwind: b64.decode(j.unwind).map_err(|_| corrupt("unwind is not base64"))?,
+            table: j.table,
         };
         if crc32fast::hash(&snap.to_bytes()) != j.checksum {
             return Err(corrupt("checksum mismatch (modified)"));
@@ -394,6 +427,7 @@ struct JsonSnapshot {
     globals: Vec<String>,
     drop_masks: Vec<String>,
     unwind: String,
+    table: Option<Vec<u32>>,
     checksum: u32,
 }
 
