@@ -1,0 +1,162 @@
+(module
+  (type (;0;) (func))
+  (type (;1;) (func (param i32)))
+  (import "env" "print" (func $print (;0;) (type 1)))
+  (memory (;0;) 1)
+  (memory (;1;) 9 9)
+  (global (;0;) (mut i64) i64.const 0)
+  (global (;1;) (mut i64) i64.const 0)
+  (global (;2;) (mut i32) i32.const 0)
+  (global (;3;) (mut i32) i32.const 0)
+  (global (;4;) (mut i32) i32.const 0)
+  (export "entry" (func 1))
+  (export "__ws_gas" (global 0))
+  (export "__ws_gas_saved" (global 1))
+  (export "__ws_state" (global 2))
+  (export "__ws_uw_ptr" (global 3))
+  (export "__ws_depth" (global 4))
+  (export "__ws_unwind" (memory 1))
+  (export "__ws_restore_drops" (func $__ws_restore_drops))
+  (export "__ws_mem" (memory 0))
+  (func (;1;) (type 0)
+    (local i32 i32 i32)
+    block (result i32) ;; label = @1
+      block ;; label = @2
+        global.get 0
+        i64.const 1
+        i64.sub
+        global.set 0
+        global.get 0
+        i64.const 0
+        i64.lt_s
+        if ;; label = @3
+          global.get 2
+          if ;; label = @4
+            global.get 3
+            i32.const 16
+            i32.sub
+            local.tee 2
+            global.set 3
+            local.get 2
+            i32.load 1
+            i32.const 0
+            i32.ne
+            if ;; label = @5
+              call $__ws_trap_corrupt_unwind
+            else
+            end
+            local.get 2
+            i32.load 1 offset=4
+            local.tee 1
+            i32.const 1
+            i32.sub
+            i32.const 2
+            i32.ge_u
+            if ;; label = @5
+              call $__ws_trap_corrupt_unwind
+            else
+            end
+            local.get 2
+            i32.load 1 offset=8
+            local.set 0
+            local.get 1
+            i32.const 1
+            i32.eq
+            if ;; label = @5
+              i32.const 0
+              global.set 2
+              global.get 1
+              global.set 0
+              i32.const 0
+              local.set 1
+            else
+            end
+          else
+            i32.const 1
+            global.set 2
+            i32.const 1
+            br 3 (;@1;)
+          end
+        else
+        end
+        local.get 1
+        i32.eqz
+        local.get 1
+        i32.const 2
+        i32.sub
+        i32.const 0
+        i32.le_u
+        i32.or
+        if ;; label = @3
+          loop ;; label = @4
+            global.get 0
+            i64.const 20
+            i64.sub
+            global.set 0
+            global.get 0
+            i64.const 0
+            i64.lt_s
+            if ;; label = @5
+              global.get 2
+              if ;; label = @6
+                local.get 1
+                i32.const 2
+                i32.eq
+                if ;; label = @7
+                  i32.const 0
+                  global.set 2
+                  global.get 1
+                  global.set 0
+                  i32.const 0
+                  local.set 1
+                else
+                end
+              else
+                i32.const 1
+                global.set 2
+                i32.const 2
+                br 5 (;@1;)
+              end
+            else
+            end
+            local.get 0
+            call $print
+            local.get 0
+            i32.const 1
+            i32.add
+            local.set 0
+            local.get 0
+            i32.const 1000
+            i32.lt_s
+            br_if 0 (;@4;)
+          end
+        else
+        end
+      end
+      return
+    end
+    local.set 1
+    global.get 3
+    local.set 2
+    local.get 2
+    i32.const 0
+    i32.store 1
+    local.get 2
+    local.get 1
+    i32.store 1 offset=4
+    local.get 2
+    local.get 0
+    i32.store 1 offset=8
+    local.get 2
+    i32.const 16
+    i32.add
+    global.set 3
+  )
+  (func $__ws_trap_call_depth (;2;) (type 0)
+    unreachable
+  )
+  (func $__ws_trap_corrupt_unwind (;3;) (type 0)
+    unreachable
+  )
+  (func $__ws_restore_drops (;4;) (type 0))
+)
