@@ -298,8 +298,15 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
         .collect();
     let func_types: HashMap<FunctionId, walrus::TypeId> =
         module.funcs.iter().map(|f| (f.id(), f.ty())).collect();
+    let leaves: HashSet<FunctionId> = module
+        .funcs
+        .iter_local()
+        .filter(|(_, f)| resume::is_non_pausing_leaf(f, &imported))
+        .map(|(id, _)| id)
+        .collect();
     let calls = CallInfo {
         imported: &imported,
+        leaves: &leaves,
     };
     let mut mutates_tables = false;
 
@@ -338,7 +345,7 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
             };
             let func = funcs.get_mut(*fid).kind.unwrap_local_mut();
             mutates_tables |= uses_table_ops(func);
-            let report = pass.run(func, locals, types).map_err(|e| match e {
+            let report = pass.run(func, locals, types, leaves.contains(fid)).map_err(|e| match e {
                 Error::Internal(m) => Error::Internal(format!("function {ordinal}: {m}")),
                 other => other,
             })?;

@@ -92,6 +92,41 @@ pub struct FuncReport {
 pub struct CallInfo<'a> {
     /// Functions that are imports (calls to them are not pause sites).
     pub imported: &'a HashSet<FunctionId>,
+    /// Leaf functions that cannot pause (see [`is_non_pausing_leaf`]):
+    /// calls to them are plain instructions.
+    pub leaves: &'a HashSet<FunctionId>,
+}
+
+/// A function without loops, dynamic-cost operators, `call_indirect` and
+/// calls to other guest functions runs a bounded number of instructions, so
+/// it needs no pause site: it is charged inline and never unwinds. The
+/// overshoot this adds is bounded by one such function body.
+pub fn is_non_pausing_leaf(func: &LocalFunction, imported: &HashSet<FunctionId>) -> bool {
+    let mut stack = vec![func.entry_block()];
+    while let Some(s) = stack.pop() {
+        for (i, _) in func.block(s).instrs.iter() {
+            match i {
+                Instr::Loop(_)
+                | Instr::CallIndirect(_)
+                | Instr::MemoryGrow(_)
+                | Instr::MemoryFill(_)
+                | Instr::MemoryCopy(_)
+                | Instr::MemoryInit(_)
+                | Instr::TableCopy(_)
+                | Instr::TableInit(_)
+                | Instr::TableGrow(_)
+                | Instr::TableFill(_) => return false,
+                Instr::Call(c) if !imported.contains(&c.func) => return false,
+                Instr::Block(b) => stack.push(b.seq),
+                Instr::IfElse(ie) => {
+                    stack.push(ie.consequent);
+                    stack.push(ie.alternative);
+                }
+                _ => {}
+            }
+        }
+    }
+    true
 }
 
 /// Frame slot size: every saved local takes 8 bytes.
@@ -252,7 +287,9 @@ impl FuncPass<'_> {
 
     fn is_call_site(&self, instr: &Instr) -> bool {
         match instr {
-            Instr::Call(c) => !self.calls.imported.contains(&c.func),
+            Instr::Call(c) => {
+                !self.calls.imported.contains(&c.func) && !self.calls.leaves.contains(&c.func)
+            }
             Instr::CallIndirect(_) => true,
             _ => false,
         }
@@ -264,6 +301,7 @@ impl FuncPass<'_> {
         func: &mut LocalFunction,
         locals: &mut ModuleLocals,
         types: &mut ModuleTypes,
+        is_leaf_fn: bool,
     ) -> Result<FuncReport> {
         let entry = func.entry_block();
         // The body moves into a plain block of the function's result type
@@ -291,6 +329,15 @@ impl FuncPass<'_> {
             unwind_label,
         };
         truncate_dead_code(st.func, entry);
+        if is_leaf_fn {
+            // Charged inline, never pauses: no frame, no prologue.
+            let body = self.process_seq(&mut st, entry, SeqKind::Plain, &[], &[])?;
+            st.func.block_mut(entry).instrs = body;
+            return Ok(FuncReport {
+                frame_bytes: 0,
+                depth_weight: 0,
+            });
+        }
         let is_leaf = !self.seq_has_calls(st.func, entry);
         if !is_leaf {
             st.depth_local = Some(st.locals.add(ValType::I32));

@@ -302,81 +302,12 @@
     global.set 4
   )
   (func $start (;1;) (type 0)
-    (local i32 i32)
-    block (result i32) ;; label = @1
-      block ;; label = @2
-        global.get 1
-        i64.const 2
-        i64.sub
-        global.set 1
-        global.get 1
-        i64.const 0
-        i64.lt_s
-        if ;; label = @3
-          global.get 3
-          if ;; label = @4
-            global.get 4
-            i32.const 8
-            i32.sub
-            local.tee 1
-            global.set 4
-            local.get 1
-            i32.load 1
-            i32.const 0
-            i32.ne
-            if ;; label = @5
-              call $__ws_trap_corrupt_unwind
-            else
-            end
-            local.get 1
-            i32.load 1 offset=4
-            local.tee 0
-            i32.const 1
-            i32.sub
-            i32.const 1
-            i32.ge_u
-            if ;; label = @5
-              call $__ws_trap_corrupt_unwind
-            else
-            end
-            local.get 0
-            i32.const 1
-            i32.eq
-            if ;; label = @5
-              i32.const 0
-              global.set 3
-              global.get 2
-              global.set 1
-              i32.const 0
-              local.set 0
-            else
-            end
-          else
-            i32.const 1
-            global.set 3
-            i32.const 1
-            br 3 (;@1;)
-          end
-        else
-        end
-        i32.const 1
-        global.set $g
-      end
-      return
-    end
-    local.set 0
-    global.get 4
-    local.set 1
-    local.get 1
-    i32.const 0
-    i32.store 1
-    local.get 1
-    local.get 0
-    i32.store 1 offset=4
-    local.get 1
-    i32.const 8
-    i32.add
-    global.set 4
+    global.get 1
+    i64.const 2
+    i64.sub
+    global.set 1
+    i32.const 1
+    global.set $g
   )
   (func $__ws_restore_drops (;2;) (type 0)
     global.get 6

@@ -18,289 +18,6 @@
   (export "__ws_unwind" (memory 0))
   (export "__ws_restore_drops" (func $__ws_restore_drops))
   (func (;0;) (type 1) (result i32)
-    (local i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)
-    block (result i32) ;; label = @1
-      block (result i32) ;; label = @2
-        global.get 4
-        i32.const 152
-        i32.add
-        local.tee 1
-        global.set 4
-        local.get 1
-        i32.const 524288
-        i32.gt_u
-        if ;; label = @3
-          call $__ws_trap_call_depth
-        else
-        end
-        global.get 0
-        i64.const 3
-        i64.sub
-        global.set 0
-        global.get 0
-        i64.const 0
-        i64.lt_s
-        if ;; label = @3
-          global.get 2
-          if ;; label = @4
-            global.get 3
-            i32.const 64
-            i32.sub
-            local.tee 9
-            global.set 3
-            local.get 9
-            i32.load
-            i32.const 1
-            i32.ne
-            if ;; label = @5
-              call $__ws_trap_corrupt_unwind
-            else
-            end
-            local.get 9
-            i32.load offset=4
-            local.tee 0
-            i32.const 1
-            i32.sub
-            i32.const 3
-            i32.ge_u
-            if ;; label = @5
-              call $__ws_trap_corrupt_unwind
-            else
-            end
-            local.get 9
-            i32.load offset=8
-            local.set 2
-            local.get 9
-            i32.load offset=16
-            local.set 3
-            local.get 9
-            i32.load offset=24
-            local.set 6
-            local.get 9
-            i32.load offset=32
-            local.set 7
-            local.get 9
-            i32.load offset=40
-            local.set 8
-            local.get 9
-            i32.load offset=48
-            local.set 5
-            local.get 9
-            i32.load offset=56
-            local.set 4
-            local.get 0
-            i32.const 1
-            i32.eq
-            if ;; label = @5
-              i32.const 0
-              global.set 2
-              global.get 1
-              global.set 0
-              i32.const 0
-              local.set 0
-            else
-            end
-          else
-            i32.const 1
-            global.set 2
-            i32.const 1
-            br 3 (;@1;)
-          end
-        else
-        end
-        local.get 0
-        i32.eqz
-        if ;; label = @3
-          i32.const 100
-          i32.const 5
-          local.set 2
-          local.set 3
-        else
-        end
-        local.get 0
-        i32.eqz
-        local.get 0
-        i32.const 2
-        i32.sub
-        i32.const 0
-        i32.le_u
-        i32.or
-        if ;; label = @3
-          block ;; label = @4
-            local.get 0
-            i32.eqz
-            if ;; label = @5
-              local.get 2
-              global.get 0
-              i64.const 2
-              i64.sub
-              global.set 0
-              i32.const 3
-              local.set 6
-              local.set 7
-            else
-            end
-            local.get 0
-            i32.eqz
-            local.get 0
-            i32.const 2
-            i32.sub
-            i32.const 0
-            i32.le_u
-            i32.or
-            if ;; label = @5
-              i32.const 0
-              local.set 0
-              local.get 6
-              call $f
-              local.get 1
-              global.set 4
-              global.get 2
-              if ;; label = @6
-                i32.const 2
-                br 5 (;@1;)
-              else
-              end
-              local.set 8
-            else
-            end
-            local.get 7
-            local.get 8
-            local.set 5
-            local.set 4
-          end
-        else
-        end
-        local.get 0
-        i32.eqz
-        if ;; label = @3
-          local.get 3
-          local.get 4
-          local.get 5
-          global.get 0
-          i64.const 4
-          i64.sub
-          global.set 0
-          i32.add
-          i32.add
-          i32.const 1
-          local.set 5
-          local.set 4
-        else
-        end
-        local.get 0
-        i32.eqz
-        local.get 0
-        i32.const 3
-        i32.sub
-        i32.const 0
-        i32.le_u
-        i32.or
-        if ;; label = @3
-          local.get 5
-          local.get 0
-          i32.const 3
-          i32.sub
-          i32.const 0
-          i32.le_u
-          local.get 0
-          i32.eqz
-          select
-          if ;; label = @4
-            local.get 0
-            i32.eqz
-            if ;; label = @5
-              global.get 0
-              i64.const 2
-              i64.sub
-              global.set 0
-              i32.const 1
-              local.set 2
-            else
-            end
-            local.get 0
-            i32.eqz
-            local.get 0
-            i32.const 3
-            i32.sub
-            i32.const 0
-            i32.le_u
-            i32.or
-            if ;; label = @5
-              i32.const 0
-              local.set 0
-              local.get 2
-              call $f
-              local.get 1
-              global.set 4
-              global.get 2
-              if ;; label = @6
-                i32.const 3
-                br 5 (;@1;)
-              else
-              end
-              local.set 8
-            else
-            end
-            local.get 8
-            local.set 3
-          else
-            global.get 0
-            i64.const 1
-            i64.sub
-            global.set 0
-            i32.const 0
-            local.set 3
-          end
-        else
-        end
-        local.get 4
-        local.get 3
-        global.get 0
-        i64.const 1
-        i64.sub
-        global.set 0
-        i32.add
-      end
-      return
-    end
-    local.set 0
-    global.get 3
-    local.set 9
-    local.get 9
-    i32.const 1
-    i32.store
-    local.get 9
-    local.get 0
-    i32.store offset=4
-    local.get 9
-    local.get 2
-    i32.store offset=8
-    local.get 9
-    local.get 3
-    i32.store offset=16
-    local.get 9
-    local.get 6
-    i32.store offset=24
-    local.get 9
-    local.get 7
-    i32.store offset=32
-    local.get 9
-    local.get 8
-    i32.store offset=40
-    local.get 9
-    local.get 5
-    i32.store offset=48
-    local.get 9
-    local.get 4
-    i32.store offset=56
-    local.get 9
-    i32.const 64
-    i32.add
-    global.set 3
-    i32.const 0
-  )
-  (func $f (;1;) (type 2) (param i32) (result i32)
     (local i32 i32)
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
@@ -315,21 +32,21 @@
           global.get 2
           if ;; label = @4
             global.get 3
-            i32.const 16
+            i32.const 8
             i32.sub
-            local.tee 2
+            local.tee 1
             global.set 3
-            local.get 2
+            local.get 1
             i32.load
-            i32.const 0
+            i32.const 1
             i32.ne
             if ;; label = @5
               call $__ws_trap_corrupt_unwind
             else
             end
-            local.get 2
+            local.get 1
             i32.load offset=4
-            local.tee 1
+            local.tee 0
             i32.const 1
             i32.sub
             i32.const 1
@@ -338,10 +55,7 @@
               call $__ws_trap_corrupt_unwind
             else
             end
-            local.get 2
-            i32.load offset=8
-            local.set 0
-            local.get 1
+            local.get 0
             i32.const 1
             i32.eq
             if ;; label = @5
@@ -350,7 +64,7 @@
               global.get 1
               global.set 0
               i32.const 0
-              local.set 1
+              local.set 0
             else
             end
           else
@@ -361,29 +75,68 @@
           end
         else
         end
-        local.get 0
-        i32.const 2
-        i32.mul
+        i32.const 100
+        i32.const 5
+        block (type 3) (param i32) (result i32 i32) ;; label = @3
+          global.get 0
+          i64.const 2
+          i64.sub
+          global.set 0
+          i32.const 3
+          call $f
+        end
+        global.get 0
+        i64.const 4
+        i64.sub
+        global.set 0
+        i32.add
+        i32.add
+        i32.const 1
+        if (result i32) ;; label = @3
+          global.get 0
+          i64.const 2
+          i64.sub
+          global.set 0
+          i32.const 1
+          call $f
+        else
+          global.get 0
+          i64.const 1
+          i64.sub
+          global.set 0
+          i32.const 0
+        end
+        global.get 0
+        i64.const 1
+        i64.sub
+        global.set 0
+        i32.add
       end
       return
     end
-    local.set 1
+    local.set 0
     global.get 3
-    local.set 2
-    local.get 2
-    i32.const 0
-    i32.store
-    local.get 2
+    local.set 1
     local.get 1
-    i32.store offset=4
-    local.get 2
+    i32.const 1
+    i32.store
+    local.get 1
     local.get 0
-    i32.store offset=8
-    local.get 2
-    i32.const 16
+    i32.store offset=4
+    local.get 1
+    i32.const 8
     i32.add
     global.set 3
     i32.const 0
+  )
+  (func $f (;1;) (type 2) (param i32) (result i32)
+    global.get 0
+    i64.const 3
+    i64.sub
+    global.set 0
+    local.get 0
+    i32.const 2
+    i32.mul
   )
   (func $__ws_trap_call_depth (;2;) (type 0)
     unreachable
