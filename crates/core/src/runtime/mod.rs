@@ -180,6 +180,17 @@ pub struct Executor {
     trap: Option<Error>,
 }
 
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("entry", &self.entry_name)
+            .field("status", &self.status)
+            .field("gas_balance", &self.balance)
+            .field("gas_used", &self.used)
+            .finish()
+    }
+}
+
 fn val_i64(v: Val) -> i64 {
     v.i64().unwrap_or(0)
 }

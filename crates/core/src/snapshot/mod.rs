@@ -313,6 +313,12 @@ impl Snapshot {
         })
     }
 
+    /// The CRC-32 the binary form ends with.
+    fn binary_checksum(&self) -> u32 {
+        let bytes = self.to_bytes();
+        u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap())
+    }
+
     /// The JSON form.
     pub fn to_json(&self) -> String {
         let b64 = base64::engine::general_purpose::STANDARD;
@@ -338,7 +344,7 @@ impl Snapshot {
             drop_masks: self.drop_masks.iter().map(|g| g.to_string()).collect(),
             unwind: b64.encode(&self.unwind),
             table: self.table.clone(),
-            checksum: crc32fast::hash(&self.to_bytes()),
+            checksum: self.binary_checksum(),
         };
         serde_json::to_string(&json).expect("snapshot JSON serializes")
     }
@@ -402,7 +408,7 @@ impl Snapshot {
             unwind: b64.decode(j.unwind).map_err(|_| corrupt("unwind is not base64"))?,
             table: j.table,
         };
-        if crc32fast::hash(&snap.to_bytes()) != j.checksum {
+        if snap.binary_checksum() != j.checksum {
             return Err(corrupt("checksum mismatch (modified)"));
         }
         Ok(snap)

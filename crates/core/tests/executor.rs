@@ -1,0 +1,324 @@
+//! Executor API: limits, errors by code, snapshot validation, host imports.
+
+use std::sync::Arc;
+
+use wasm_sandbox_core::{
+    instrument, Error, Executor, ExecutorConfig, Host, HostError, InstrumentConfig, NoHost,
+    Program, ProgramOptions, RunOutcome, Snapshot, Status, Value,
+};
+
+fn program(wat: &str) -> Arc<Program> {
+    Program::load(&wat::parse_str(wat).unwrap(), &ProgramOptions::default()).unwrap()
+}
+
+fn executor(p: &Arc<Program>, pages: u64) -> Executor {
+    Executor::new(
+        p.clone(),
+        ExecutorConfig {
+            memory_limit_pages: pages,
+            entry: None,
+        },
+    )
+    .unwrap()
+}
+
+fn code(r: Result<impl std::fmt::Debug, Error>) -> &'static str {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.code(),
+    }
+}
+
+const COUNTER: &str = r#"(module
+  (import "env" "out" (func $out (param i32)))
+  (memory 1)
+  (func (export "entry") (local $i i32)
+    (loop $l (call $out (local.get $i))
+      (i32.store (i32.const 0) (local.get $i))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 100))))))"#;
+
+struct Out(Vec<i32>);
+impl Host for Out {
+    fn call(&mut self, _: usize, a: &[Value], _: &mut [Value], _: &mut [u8]) -> Result<(), HostError> {
+        if let Value::I32(v) = a[0] {
+            self.0.push(v);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn refuses_invalid_and_unsupported_modules_with_codes() {
+    let opts = ProgramOptions::default();
+    assert_eq!(code(Program::load(b"not wasm", &opts)), "ERR_INVALID_WASM");
+    assert_eq!(code(Program::load(&[0, 97, 115, 109, 1, 0, 0], &opts)), "ERR_INVALID_WASM");
+    let cases = [
+        ("simd", r#"(module (func (result v128) (v128.const i64x2 0 0)))"#),
+        ("tail calls", r#"(module (func $f (return_call $f)))"#),
+        ("threads", r#"(module (memory 1 1 shared))"#),
+        ("memory64", r#"(module (memory i64 1))"#),
+        ("exceptions", r#"(module (tag $t) (func (throw $t)))"#),
+        ("reference types", r#"(module (func (param externref)))"#),
+    ];
+    for (what, wat) in cases {
+        let wasm = wat::parse_str(wat).unwrap();
+        match Program::load(&wasm, &opts) {
+            Err(e @ Error::UnsupportedFeature(_)) => {
+                assert_eq!(e.code(), "ERR_UNSUPPORTED_FEATURE");
+                assert!(!e.to_string().is_empty());
+            }
+            other => panic!("{what}: expected UnsupportedFeature, got {other:?}"),
+        }
+    }
+    // Invalid (not just unsupported): a type error.
+    let bad = wat::parse_str(r#"(module (func (result i32) (i64.const 1)))"#);
+    // `wat` refuses to encode some invalid modules; encode by hand then.
+    let wasm = bad.unwrap_or_else(|_| vec![]);
+    if !wasm.is_empty() {
+        assert_eq!(code(Program::load(&wasm, &opts)), "ERR_INVALID_WASM");
+    }
+    // Truncations of a valid module never panic.
+    let good = wat::parse_str(COUNTER).unwrap();
+    for n in 0..good.len() {
+        let _ = instrument(&good[..n], &InstrumentConfig::default());
+    }
+}
+
+#[test]
+fn entry_and_memory_limit_errors() {
+    let p = program(COUNTER);
+    let mk = |pages, entry: Option<&str>| {
+        Executor::new(
+            p.clone(),
+            ExecutorConfig {
+                memory_limit_pages: pages,
+                entry: entry.map(String::from),
+            },
+        )
+    };
+    assert_eq!(code(mk(0, None)), "ERR_MEMORY_LIMIT");
+    assert_eq!(code(mk(65537, None)), "ERR_MEMORY_LIMIT");
+    assert_eq!(code(mk(1, Some("nope"))), "ERR_ENTRY_NOT_FOUND");
+    assert!(mk(1, None).is_ok());
+    let big = program(r#"(module (memory 5) (func (export "entry")))"#);
+    let e = Executor::new(
+        big,
+        ExecutorConfig {
+            memory_limit_pages: 4,
+            entry: None,
+        },
+    );
+    assert_eq!(code(e), "ERR_MEMORY_LIMIT");
+    let params = program(r#"(module (func (export "entry") (param i32)))"#);
+    let e = Executor::new(
+        params,
+        ExecutorConfig {
+            memory_limit_pages: 1,
+            entry: None,
+        },
+    );
+    assert_eq!(code(e), "ERR_INVALID_ENTRY");
+    let global_import = program(r#"(module (import "env" "g" (global i32)) (func (export "entry")))"#);
+    let e = Executor::new(
+        global_import,
+        ExecutorConfig {
+            memory_limit_pages: 1,
+            entry: None,
+        },
+    );
+    assert_eq!(code(e), "ERR_UNSUPPORTED_MODULE");
+}
+
+#[test]
+fn memory_grow_past_the_limit_returns_minus_one() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (import "env" "memory" (memory 1))
+      (func (export "entry")
+        (call $out (memory.grow (i32.const 2)))
+        (call $out (memory.grow (i32.const 1)))
+        (call $out (memory.size))))"#;
+    let p = program(wat);
+    let mut e = executor(&p, 3);
+    let mut out = Out(vec![]);
+    assert_eq!(e.run(1 << 30, &mut out).unwrap(), RunOutcome::Finished);
+    assert_eq!(out.0, vec![1, -1, 3]);
+    assert_eq!(e.memory_size(), 3 * 65536);
+    // Defined memory, same rule.
+    let wat = wat.replace(r#"(import "env" "memory" (memory 1))"#, "(memory 1)");
+    let p = program(&wat);
+    let mut e = executor(&p, 3);
+    let mut out = Out(vec![]);
+    e.run(1 << 30, &mut out).unwrap();
+    assert_eq!(out.0, vec![1, -1, 3]);
+}
+
+#[test]
+fn read_and_write_memory_are_bounds_checked() {
+    let p = program(COUNTER);
+    let mut e = executor(&p, 2);
+    e.write_memory(100, b"hello").unwrap();
+    assert_eq!(e.read_memory(100, 5).unwrap(), b"hello");
+    assert_eq!(e.read_memory(65531, 5).unwrap().len(), 5);
+    assert_eq!(code(e.read_memory(65532, 5)), "ERR_OUT_OF_BOUNDS");
+    assert_eq!(code(e.read_memory(u64::MAX, 2)), "ERR_OUT_OF_BOUNDS");
+    assert_eq!(code(e.write_memory(65535, b"ab")), "ERR_OUT_OF_BOUNDS");
+}
+
+#[test]
+fn host_errors_trap_the_executor_for_good() {
+    struct Fail;
+    impl Host for Fail {
+        fn call(&mut self, _: usize, _: &[Value], _: &mut [Value], _: &mut [u8]) -> Result<(), HostError> {
+            Err(HostError("boom".into()))
+        }
+    }
+    let p = program(COUNTER);
+    let mut e = executor(&p, 1);
+    match e.run(1000, &mut Fail) {
+        Err(Error::HostError(m)) => assert_eq!(m, "boom"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.status(), Status::Trapped);
+    assert_eq!(code(e.run(1000, &mut NoHost)), "ERR_HOST_IMPORT");
+    assert_eq!(code(e.snapshot()), "ERR_INVALID_STATE");
+}
+
+#[test]
+fn finished_executors_do_not_restart() {
+    let p = program(COUNTER);
+    let mut e = executor(&p, 1);
+    let mut out = Out(vec![]);
+    assert_eq!(e.run(1 << 20, &mut out).unwrap(), RunOutcome::Finished);
+    let used = e.gas_used();
+    assert_eq!(e.run(1 << 20, &mut out).unwrap(), RunOutcome::Finished);
+    assert_eq!(out.0.len(), 100);
+    assert_eq!(e.gas_used(), used);
+    // A finished state snapshots and restores as finished.
+    let snap = e.snapshot().unwrap();
+    let mut f = executor(&p, 1);
+    f.restore(&snap).unwrap();
+    assert_eq!(f.status(), Status::Finished);
+    assert_eq!(f.read_memory(0, 4).unwrap(), 99u32.to_le_bytes());
+}
+
+fn paused(p: &Arc<Program>) -> (Executor, Snapshot) {
+    let mut e = executor(p, 4);
+    assert_eq!(e.run(200, &mut Out(vec![])).unwrap(), RunOutcome::Paused);
+    let s = e.snapshot().unwrap();
+    (e, s)
+}
+
+#[test]
+fn snapshot_validation_leaves_the_executor_unchanged() {
+    let p = program(COUNTER);
+    let (_, snap) = paused(&p);
+    let bytes = snap.to_bytes();
+
+    // Another module.
+    let other = program(&COUNTER.replace("100", "101"));
+    let mut o = executor(&other, 4);
+    assert_eq!(code(o.restore(&snap)), "ERR_SNAPSHOT_MISMATCH");
+    assert_eq!(o.status(), Status::Ready);
+
+    // Every truncation and a sample of bit flips are refused.
+    for n in 0..bytes.len() {
+        assert!(Snapshot::from_bytes(&bytes[..n]).is_err(), "truncation to {n}");
+    }
+    for i in (0..bytes.len()).step_by(7) {
+        for bit in [0, 3, 7] {
+            let mut b = bytes.clone();
+            b[i] ^= 1 << bit;
+            let err = Snapshot::from_bytes(&b).unwrap_err();
+            assert!(err.code().starts_with("ERR_SNAPSHOT_"), "{}", err.code());
+        }
+    }
+    assert_eq!(code(Snapshot::from_bytes(b"garbage")), "ERR_SNAPSHOT_CORRUPT");
+    assert_eq!(code(Snapshot::from_json("{}")), "ERR_SNAPSHOT_CORRUPT");
+    let mut json: serde_json::Value = serde_json::from_str(&snap.to_json()).unwrap();
+    json["gasBalance"] = serde_json::Value::String("12345".into());
+    assert_eq!(code(Snapshot::from_json(&json.to_string())), "ERR_SNAPSHOT_CORRUPT");
+
+    // A memory larger than the target's limit.
+    let grower = program(
+        r#"(module (memory 1)
+             (func (export "entry") (local $i i32)
+               (drop (memory.grow (i32.const 3)))
+               (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if $l (i32.lt_u (local.get $i) (i32.const 1000))))))"#,
+    );
+    let mut g = executor(&grower, 8);
+    assert_eq!(g.run(300, &mut NoHost).unwrap(), RunOutcome::Paused);
+    let big = g.snapshot().unwrap();
+    let mut small = executor(&grower, 2);
+    small.write_memory(0, b"keep").unwrap();
+    assert_eq!(code(small.restore(&big)), "ERR_SNAPSHOT_MEMORY_LIMIT");
+    assert_eq!(small.status(), Status::Ready);
+    assert_eq!(small.read_memory(0, 4).unwrap(), b"keep");
+    let mut ok = executor(&grower, 4);
+    ok.restore(&big).unwrap();
+    assert_eq!(ok.memory_size(), 4 * 65536);
+    while ok.run(1000, &mut NoHost).unwrap() == RunOutcome::Paused {}
+}
+
+#[test]
+fn restore_into_a_running_executor_replaces_everything() {
+    let p = program(COUNTER);
+    let (mut a, snap) = paused(&p);
+    let mut out_a = Out(vec![]);
+    while a.run(50, &mut out_a).unwrap() == RunOutcome::Paused {}
+    // `a` finished; rewind it to the snapshot and finish again.
+    a.restore(&snap).unwrap();
+    assert_eq!(a.status(), Status::Paused);
+    let mut out_b = Out(vec![]);
+    while a.run(50, &mut out_b).unwrap() == RunOutcome::Paused {}
+    assert_eq!(out_a.0, out_b.0);
+}
+
+#[test]
+fn nan_canonicalization_is_an_option() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (func (export "entry")
+        (call $out (i32.reinterpret_f32
+          (f32.add (f32.reinterpret_i32 (i32.const 0x7fa00001)) (f32.const 1))))))"#;
+    let wasm = wat::parse_str(wat).unwrap();
+    let p = Program::load(
+        &wasm,
+        &ProgramOptions {
+            canonicalize_nans: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut e = executor(&p, 1);
+    let mut out = Out(vec![]);
+    e.run(1000, &mut out).unwrap();
+    assert_eq!(out.0, vec![0x7fc00000]);
+    // Snapshots of one setting do not restore under the other.
+    let plain = Program::load(&wasm, &ProgramOptions::default()).unwrap();
+    let mut q = executor(&plain, 1);
+    let snap = e.snapshot().unwrap();
+    assert_eq!(code(q.restore(&snap)), "ERR_SNAPSHOT_MISMATCH");
+}
+
+#[test]
+fn programs_are_cached() {
+    let wasm = wat::parse_str(COUNTER).unwrap();
+    let a = Program::load(&wasm, &ProgramOptions::default()).unwrap();
+    let b = Program::load(&wasm, &ProgramOptions::default()).unwrap();
+    assert!(Arc::ptr_eq(&a, &b));
+    let mut costs = wasm_sandbox_core::CostTable::default();
+    costs.instruction = 2;
+    let c = Program::load(&wasm, &ProgramOptions { costs, canonicalize_nans: false }).unwrap();
+    assert!(!Arc::ptr_eq(&a, &c));
+    assert_ne!(a.fingerprint(), c.fingerprint());
+    // Doubling every instruction's cost doubles the gas of a run without
+    // host calls charged separately.
+    let mut e1 = executor(&a, 1);
+    let mut e2 = executor(&c, 1);
+    e1.run(1 << 30, &mut Out(vec![])).unwrap();
+    e2.run(1 << 30, &mut Out(vec![])).unwrap();
+    assert!(e2.gas_used() > e1.gas_used());
+}
