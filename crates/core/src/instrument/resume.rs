@@ -218,8 +218,29 @@ struct State<'f> {
     has_pci: HashMap<InstrSeqId, bool>,
     next_site: u32,
     ri: LocalId,
+    /// The function's copy of the gas balance (not saved in frames): kept
+    /// in a local so loops do not go through memory; written back to the
+    /// global before calls, unwinds and returns, reloaded after calls.
+    gas_tmp: LocalId,
+    /// Whether `gas_tmp` is in use (false for non-pausing leaves, which
+    /// charge the global directly).
+    gas_in_local: bool,
+    /// The function label (branches to it become branches to `body`).
+    fn_label: InstrSeqId,
+    body: Option<InstrSeqId>,
     depth_local: Option<LocalId>,
     unwind_label: InstrSeqId,
+}
+
+impl State<'_> {
+    /// Branches to the function label target the body block instead, so
+    /// they pass the gas write-back.
+    fn retarget(&self, block: InstrSeqId) -> InstrSeqId {
+        match self.body {
+            Some(b) if block == self.fn_label => b,
+            _ => block,
+        }
+    }
 }
 
 fn synth(i: impl Into<Instr>) -> (Instr, InstrLocId) {
@@ -314,6 +335,7 @@ impl FuncPass<'_> {
             .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
             .id();
         let ri = locals.add(ValType::I32);
+        let gas_tmp = locals.add(ValType::I64);
         let mut st = State {
             func,
             locals,
@@ -325,6 +347,10 @@ impl FuncPass<'_> {
             has_pci: HashMap::new(),
             next_site: 0,
             ri,
+            gas_tmp,
+            gas_in_local: !is_leaf_fn,
+            fn_label: entry,
+            body: None,
             depth_local: None,
             unwind_label,
         };
@@ -346,6 +372,7 @@ impl FuncPass<'_> {
         // The body moves into its own block; the entry sequence becomes
         // `block $unwind (block $body ...) return end; epilogue`.
         let body = st.func.builder_mut().dangling_instr_seq(body_ty).id();
+        st.body = Some(body);
         let old = std::mem::take(&mut st.func.block_mut(entry).instrs);
         st.func.block_mut(body).instrs = old;
         // Branches to the function label stay valid (they are returns).
@@ -357,7 +384,7 @@ impl FuncPass<'_> {
         let mut saved: Vec<LocalId> = st.func.args.clone();
         let mut seen: HashSet<LocalId> = saved.iter().copied().collect();
         collect_locals(st.func, body, &mut saved, &mut seen);
-        saved.retain(|l| *l != st.ri && Some(*l) != st.depth_local);
+        saved.retain(|l| *l != st.ri && *l != st.gas_tmp && Some(*l) != st.depth_local);
         for l in &saved {
             if matches!(st.locals.get(*l).ty(), ValType::Ref(_)) {
                 return Err(Error::UnsupportedFeature("reference-typed locals".into()));
@@ -371,7 +398,10 @@ impl FuncPass<'_> {
 
         // Entry sequence.
         let results = fn_results;
-        st.func.block_mut(unwind_label).instrs = vec![synth(Block { seq: body }), synth(Return {})];
+        let mut unwind_body = vec![synth(Block { seq: body })];
+        unwind_body.extend(self.gas_write_back(&st));
+        unwind_body.push(synth(Return {}));
+        st.func.block_mut(unwind_label).instrs = unwind_body;
         let mut entry_instrs = vec![synth(Block { seq: unwind_label })];
         // Epilogue: [site] on the stack.
         entry_instrs.push(lset(st.ri));
@@ -499,13 +529,33 @@ impl FuncPass<'_> {
         Ok((lower, inputs))
     }
 
-    fn charge(&self, cost: u64) -> Vec<(Instr, InstrLocId)> {
-        vec![
-            gget(self.ids.gas),
-            const_i64(cost as i64),
-            binop(BinaryOp::I64Sub),
-            gset(self.ids.gas),
-        ]
+    /// `gas -= cost`, on the function's gas local when it keeps one.
+    fn charge(&self, st: &State<'_>, cost: u64) -> Vec<(Instr, InstrLocId)> {
+        if st.gas_in_local {
+            vec![
+                lget(st.gas_tmp),
+                const_i64(cost as i64),
+                binop(BinaryOp::I64Sub),
+                lset(st.gas_tmp),
+            ]
+        } else {
+            vec![
+                gget(self.ids.gas),
+                const_i64(cost as i64),
+                binop(BinaryOp::I64Sub),
+                gset(self.ids.gas),
+            ]
+        }
+    }
+
+    /// Stores the gas local into the global (before calls and exits).
+    fn gas_write_back(&self, st: &State<'_>) -> Vec<(Instr, InstrLocId)> {
+        vec![lget(st.gas_tmp), gset(self.ids.gas)]
+    }
+
+    /// Reloads the gas local from the global (after calls).
+    fn gas_reload(&self, st: &State<'_>) -> Vec<(Instr, InstrLocId)> {
+        vec![gget(self.ids.gas), lset(st.gas_tmp)]
     }
 
     /// Code run when the target site of a rewind is reached.
@@ -514,14 +564,23 @@ impl FuncPass<'_> {
             const_i32(0),
             gset(self.ids.state),
             gget(self.ids.gas_saved),
+            synth(LocalTee { local: st.gas_tmp }),
             gset(self.ids.gas),
             const_i32(0),
             lset(st.ri),
         ]
     }
 
-    /// `if (gas < 0) { if (state) { [pop]; if (ri == k) finish } else unwind(k) }`
-    fn check_site(&self, st: &mut State<'_>, k: u32, pop: bool) -> Vec<(Instr, InstrLocId)> {
+    /// `gas = new_gas; if (gas < 0) { if (state) { [pop]; if (ri == k) finish } else unwind(k) }`
+    ///
+    /// `new_gas` leaves the charged balance on the stack (empty: no charge).
+    fn check_site(
+        &self,
+        st: &mut State<'_>,
+        k: u32,
+        pop: bool,
+        new_gas: Vec<(Instr, InstrLocId)>,
+    ) -> Vec<(Instr, InstrLocId)> {
         let finish = self.finish_rewind(st);
         let then_finish = new_seq(st.func, finish);
         let empty = new_seq(st.func, vec![]);
@@ -544,6 +603,8 @@ impl FuncPass<'_> {
         let unwinding = new_seq(
             st.func,
             vec![
+                lget(st.gas_tmp),
+                gset(self.ids.gas),
                 const_i32(1),
                 gset(self.ids.state),
                 const_i32(k as i32),
@@ -563,15 +624,31 @@ impl FuncPass<'_> {
             ],
         );
         let empty2 = new_seq(st.func, vec![]);
-        vec![
-            gget(self.ids.gas),
+        let mut code = new_gas;
+        code.extend([
+            synth(LocalTee { local: st.gas_tmp }),
             const_i64(0),
             binop(BinaryOp::I64LtS),
             synth(IfElse {
                 consequent: slow,
                 alternative: empty2,
             }),
-        ]
+        ]);
+        code
+    }
+
+    /// The balance after charging `cost`, left on the stack: from the
+    /// global at function entry, from the gas local elsewhere.
+    fn charged_gas(&self, st: &State<'_>, cost: u64, from_global: bool) -> Vec<(Instr, InstrLocId)> {
+        let mut v = vec![if from_global {
+            gget(self.ids.gas)
+        } else {
+            lget(st.gas_tmp)
+        }];
+        if cost > 0 {
+            v.extend([const_i64(cost as i64), binop(BinaryOp::I64Sub)]);
+        }
+        v
     }
 
     fn frame_pop_code(
@@ -651,20 +728,6 @@ impl FuncPass<'_> {
         code
     }
 
-    /// Guard: `ri == 0 || lo <= ri <= hi`.
-    fn range_guard(&self, st: &State<'_>, lo: u32, hi: u32) -> Vec<(Instr, InstrLocId)> {
-        vec![
-            lget(st.ri),
-            unop(UnaryOp::I32Eqz),
-            lget(st.ri),
-            const_i32(lo as i32),
-            binop(BinaryOp::I32Sub),
-            const_i32((hi - lo) as i32),
-            binop(BinaryOp::I32LeU),
-            binop(BinaryOp::I32Or),
-        ]
-    }
-
     fn process_seq(
         &self,
         st: &mut State<'_>,
@@ -701,12 +764,9 @@ impl FuncPass<'_> {
         let mut items: Vec<Item> = Vec::new();
         let mut cur: Vec<(Instr, InstrLocId)> = Vec::new();
 
-        // Sequence prologue: checks, then param reloads.
-        if let Some(&c) = run_cost.get(&0) {
-            if c > 0 && matches!(kind, SeqKind::FunctionBody | SeqKind::Loop) {
-                cur.extend(self.charge(c));
-            }
-        }
+        // Sequence prologue: checks (with the first run's charge), then
+        // param reloads.
+        let first_cost = run_cost.get(&0).copied().unwrap_or(0);
         match kind {
             SeqKind::FunctionBody => {
                 let k = self.alloc_site(st);
@@ -739,15 +799,14 @@ impl FuncPass<'_> {
                         }),
                     ]);
                 }
-                // Charge of the first run goes before the check.
-                site.append(&mut cur);
-                site.extend(self.check_site(st, k, true));
+                let charge = self.charged_gas(st, first_cost, true);
+                site.extend(self.check_site(st, k, true, charge));
                 items.push(Item::Site(site));
             }
             SeqKind::Loop => {
                 let k = self.alloc_site(st);
-                items.push(Item::Plain(std::mem::take(&mut cur)));
-                let code = self.check_site(st, k, false);
+                let charge = self.charged_gas(st, first_cost, false);
+                let code = self.check_site(st, k, false, charge);
                 items.push(Item::Site(code));
             }
             _ => {}
@@ -761,7 +820,7 @@ impl FuncPass<'_> {
             if idx > 0 || !matches!(kind, SeqKind::FunctionBody | SeqKind::Loop) {
                 if let Some(&c) = run_cost.get(&idx) {
                     if c > 0 {
-                        cur.extend(self.charge(c));
+                        cur.extend(self.charge(st, c));
                     }
                 }
             }
@@ -905,7 +964,20 @@ impl FuncPass<'_> {
                         ));
                     }
                 }
+                Instr::Return(_) if st.gas_in_local => {
+                    cur.extend(self.gas_write_back(st));
+                    cur.push((instr, loc));
+                }
+                Instr::Call(ref c)
+                    if st.gas_in_local && self.calls.leaves.contains(&c.func) =>
+                {
+                    // A leaf charges the global itself.
+                    cur.extend(self.gas_write_back(st));
+                    cur.push((instr, loc));
+                    cur.extend(self.gas_reload(st));
+                }
                 Instr::Br(Br { block }) => {
+                    let block = st.retarget(block);
                     if let Some(LabelFix::Locals(ls)) = st.labels.get(&block).cloned() {
                         for &l in ls.iter().rev() {
                             cur.push(lset(l));
@@ -914,6 +986,7 @@ impl FuncPass<'_> {
                     cur.push((Instr::Br(Br { block }), loc));
                 }
                 Instr::BrIf(BrIf { block }) => {
+                    let block = st.retarget(block);
                     if let Some(LabelFix::Locals(ls)) = st.labels.get(&block).cloned() {
                         let c = st.pool.get(st.locals, ValType::I32);
                         cur.push(lset(c));
@@ -929,6 +1002,8 @@ impl FuncPass<'_> {
                     cur.push((Instr::BrIf(BrIf { block }), loc));
                 }
                 Instr::BrTable(BrTable { blocks, default }) => {
+                    let blocks: Box<[InstrSeqId]> = blocks.iter().map(|b| st.retarget(*b)).collect();
+                    let default = st.retarget(default);
                     let fixed: Vec<InstrSeqId> = blocks
                         .iter()
                         .chain(std::iter::once(&default))
@@ -962,8 +1037,10 @@ impl FuncPass<'_> {
                     let res_l: Vec<LocalId> =
                         results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
                     let mut site = vec![const_i32(0), lset(st.ri)];
+                    site.extend(self.gas_write_back(st));
                     site.extend(arg_l.iter().map(|&l| lget(l)));
                     site.push((instr.clone(), loc));
+                    site.extend(self.gas_reload(st));
                     if let Some(d) = st.depth_local {
                         site.push(lget(d));
                         site.push(gset(self.ids.depth));
@@ -1004,7 +1081,7 @@ impl FuncPass<'_> {
                     let res_l: Vec<LocalId> =
                         results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
                     let mut site = vec![
-                        gget(self.ids.gas),
+                        lget(st.gas_tmp),
                         lget(arg_l[count_arg]),
                         unop(UnaryOp::I64ExtendUI32),
                     ];
@@ -1020,9 +1097,9 @@ impl FuncPass<'_> {
                         const_i64(unit as i64),
                         binop(BinaryOp::I64Mul),
                         binop(BinaryOp::I64Sub),
-                        gset(self.ids.gas),
                     ]);
-                    site.extend(self.check_site(st, k, false));
+                    let check = self.check_site(st, k, false, site);
+                    let mut site = check;
                     site.extend(arg_l.iter().map(|&l| lget(l)));
                     site.push((instr.clone(), loc));
                     for &l in res_l.iter().rev() {
@@ -1079,7 +1156,7 @@ impl FuncPass<'_> {
                 Item::Site(v) => out.extend(v),
                 Item::Plain(v) => {
                     let before_site = last_site.map(|s| idx < s).unwrap_or(false);
-                    if before_site && !v.is_empty() && !self.gas_only(&v) {
+                    if before_site && !v.is_empty() && !self.gas_only(st, &v) {
                         let guarded = new_seq(st.func, v);
                         let empty = new_seq(st.func, vec![]);
                         out.push(lget(st.ri));
@@ -1097,12 +1174,14 @@ impl FuncPass<'_> {
         Ok(out)
     }
 
-    fn gas_only(&self, v: &[(Instr, InstrLocId)]) -> bool {
+    fn gas_only(&self, st: &State<'_>, v: &[(Instr, InstrLocId)]) -> bool {
         v.iter().all(|(i, loc)| {
             loc.is_default()
                 && match i {
                     Instr::GlobalGet(g) => g.global == self.ids.gas,
                     Instr::GlobalSet(g) => g.global == self.ids.gas,
+                    Instr::LocalGet(l) => l.local == st.gas_tmp,
+                    Instr::LocalSet(l) => l.local == st.gas_tmp,
                     Instr::Const(_) => true,
                     Instr::Binop(b) => matches!(b.op, BinaryOp::I64Sub),
                     _ => false,
@@ -1136,14 +1215,38 @@ impl FuncPass<'_> {
                 }),
             ];
         }
-        let mut out = self.range_guard(st, lo, hi);
-        let inner = new_seq(st.func, site);
+        // block $skip
+        //   (if (ri) (then (br_if $skip (ri - lo >u hi - lo))))
+        //   site
+        // end
+        // Normal mode pays one test of `ri`.
+        let skip = st
+            .func
+            .builder_mut()
+            .dangling_instr_seq(InstrSeqType::Simple(None))
+            .id();
+        let out_of_range = new_seq(
+            st.func,
+            vec![
+                lget(st.ri),
+                const_i32(lo as i32),
+                binop(BinaryOp::I32Sub),
+                const_i32((hi - lo) as i32),
+                binop(BinaryOp::I32GtU),
+                synth(BrIf { block: skip }),
+            ],
+        );
         let empty = new_seq(st.func, vec![]);
-        out.push(synth(IfElse {
-            consequent: inner,
-            alternative: empty,
-        }));
-        out
+        let mut body = vec![
+            lget(st.ri),
+            synth(IfElse {
+                consequent: out_of_range,
+                alternative: empty,
+            }),
+        ];
+        body.extend(site);
+        st.func.block_mut(skip).instrs = body;
+        vec![synth(Block { seq: skip })]
     }
 
     /// Pops `inputs` then `lower` into fresh temps (the current frame is

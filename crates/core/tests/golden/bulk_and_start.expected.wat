@@ -22,14 +22,13 @@
   (export "__ws_mem" (memory 0))
   (export "__ws_start" (func $start))
   (func (;0;) (type 0)
-    (local i32 i32 i32 i32 i32)
+    (local i32 i32 i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block ;; label = @2
         global.get 1
         i64.const 12
         i64.sub
-        global.set 1
-        global.get 1
+        local.tee 5
         i64.const 0
         i64.lt_s
         if ;; label = @3
@@ -75,12 +74,15 @@
               i32.const 0
               global.set 3
               global.get 2
+              local.tee 5
               global.set 1
               i32.const 0
               local.set 0
             else
             end
           else
+            local.get 5
+            global.set 1
             i32.const 1
             global.set 3
             i32.const 1
@@ -99,16 +101,18 @@
           local.set 1
         else
         end
-        local.get 0
-        i32.eqz
-        local.get 0
-        i32.const 2
-        i32.sub
-        i32.const 0
-        i32.le_u
-        i32.or
-        if ;; label = @3
-          global.get 1
+        block ;; label = @3
+          local.get 0
+          if ;; label = @4
+            local.get 0
+            i32.const 2
+            i32.sub
+            i32.const 0
+            i32.gt_u
+            br_if 1 (;@3;)
+          else
+          end
+          local.get 5
           local.get 3
           i64.extend_i32_u
           i64.const 7
@@ -118,8 +122,7 @@
           i64.const 1
           i64.mul
           i64.sub
-          global.set 1
-          global.get 1
+          local.tee 5
           i64.const 0
           i64.lt_s
           if ;; label = @4
@@ -132,12 +135,15 @@
                 i32.const 0
                 global.set 3
                 global.get 2
+                local.tee 5
                 global.set 1
                 i32.const 0
                 local.set 0
               else
               end
             else
+              local.get 5
+              global.set 1
               i32.const 1
               global.set 3
               i32.const 2
@@ -149,7 +155,6 @@
           local.get 2
           local.get 3
           memory.fill
-        else
         end
         local.get 0
         i32.eqz
@@ -162,16 +167,18 @@
           local.set 3
         else
         end
-        local.get 0
-        i32.eqz
-        local.get 0
-        i32.const 3
-        i32.sub
-        i32.const 0
-        i32.le_u
-        i32.or
-        if ;; label = @3
-          global.get 1
+        block ;; label = @3
+          local.get 0
+          if ;; label = @4
+            local.get 0
+            i32.const 3
+            i32.sub
+            i32.const 0
+            i32.gt_u
+            br_if 1 (;@3;)
+          else
+          end
+          local.get 5
           local.get 1
           i64.extend_i32_u
           i64.const 7
@@ -181,8 +188,7 @@
           i64.const 1
           i64.mul
           i64.sub
-          global.set 1
-          global.get 1
+          local.tee 5
           i64.const 0
           i64.lt_s
           if ;; label = @4
@@ -195,12 +201,15 @@
                 i32.const 0
                 global.set 3
                 global.get 2
+                local.tee 5
                 global.set 1
                 i32.const 0
                 local.set 0
               else
               end
             else
+              local.get 5
+              global.set 1
               i32.const 1
               global.set 3
               i32.const 3
@@ -212,7 +221,6 @@
           local.get 2
           local.get 1
           memory.init $d
-        else
         end
         local.get 0
         i32.eqz
@@ -226,23 +234,24 @@
           local.set 1
         else
         end
-        local.get 0
-        i32.eqz
-        local.get 0
-        i32.const 4
-        i32.sub
-        i32.const 0
-        i32.le_u
-        i32.or
-        if ;; label = @3
-          global.get 1
+        block ;; label = @3
+          local.get 0
+          if ;; label = @4
+            local.get 0
+            i32.const 4
+            i32.sub
+            i32.const 0
+            i32.gt_u
+            br_if 1 (;@3;)
+          else
+          end
+          local.get 5
           local.get 1
           i64.extend_i32_u
           i64.const 64
           i64.mul
           i64.sub
-          global.set 1
-          global.get 1
+          local.tee 5
           i64.const 0
           i64.lt_s
           if ;; label = @4
@@ -255,12 +264,15 @@
                 i32.const 0
                 global.set 3
                 global.get 2
+                local.tee 5
                 global.set 1
                 i32.const 0
                 local.set 0
               else
               end
             else
+              local.get 5
+              global.set 1
               i32.const 1
               global.set 3
               i32.const 4
@@ -271,11 +283,12 @@
           local.get 1
           memory.grow
           local.set 2
-        else
         end
         local.get 2
         drop
       end
+      local.get 5
+      global.set 1
       return
     end
     local.set 0

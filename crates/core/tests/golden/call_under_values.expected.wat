@@ -18,14 +18,13 @@
   (export "__ws_unwind" (memory 0))
   (export "__ws_restore_drops" (func $__ws_restore_drops))
   (func (;0;) (type 1) (result i32)
-    (local i32 i32)
+    (local i32 i32 i64)
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
         global.get 0
         i64.const 3
         i64.sub
-        global.set 0
-        global.get 0
+        local.tee 2
         i64.const 0
         i64.lt_s
         if ;; label = @3
@@ -62,12 +61,15 @@
               i32.const 0
               global.set 2
               global.get 1
+              local.tee 2
               global.set 0
               i32.const 0
               local.set 0
             else
             end
           else
+            local.get 2
+            global.set 0
             i32.const 1
             global.set 2
             i32.const 1
@@ -78,40 +80,50 @@
         i32.const 100
         i32.const 5
         block (type 3) (param i32) (result i32 i32) ;; label = @3
-          global.get 0
+          local.get 2
           i64.const 2
           i64.sub
-          global.set 0
+          local.set 2
           i32.const 3
+          local.get 2
+          global.set 0
           call $f
+          global.get 0
+          local.set 2
         end
-        global.get 0
+        local.get 2
         i64.const 4
         i64.sub
-        global.set 0
+        local.set 2
         i32.add
         i32.add
         i32.const 1
         if (result i32) ;; label = @3
-          global.get 0
+          local.get 2
           i64.const 2
           i64.sub
-          global.set 0
+          local.set 2
           i32.const 1
+          local.get 2
+          global.set 0
           call $f
-        else
           global.get 0
+          local.set 2
+        else
+          local.get 2
           i64.const 1
           i64.sub
-          global.set 0
+          local.set 2
           i32.const 0
         end
-        global.get 0
+        local.get 2
         i64.const 1
         i64.sub
-        global.set 0
+        local.set 2
         i32.add
       end
+      local.get 2
+      global.set 0
       return
     end
     local.set 0

@@ -19,14 +19,13 @@
   (export "__ws_restore_drops" (func $__ws_restore_drops))
   (export "__ws_mem" (memory 0))
   (func (;1;) (type 0)
-    (local i32 i32 i32)
+    (local i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block ;; label = @2
         global.get 0
         i64.const 1
         i64.sub
-        global.set 0
-        global.get 0
+        local.tee 3
         i64.const 0
         i64.lt_s
         if ;; label = @3
@@ -66,12 +65,15 @@
               i32.const 0
               global.set 2
               global.get 1
+              local.tee 3
               global.set 0
               i32.const 0
               local.set 1
             else
             end
           else
+            local.get 3
+            global.set 0
             i32.const 1
             global.set 2
             i32.const 1
@@ -79,21 +81,22 @@
           end
         else
         end
-        local.get 1
-        i32.eqz
-        local.get 1
-        i32.const 2
-        i32.sub
-        i32.const 0
-        i32.le_u
-        i32.or
-        if ;; label = @3
+        block ;; label = @3
+          local.get 1
+          if ;; label = @4
+            local.get 1
+            i32.const 2
+            i32.sub
+            i32.const 0
+            i32.gt_u
+            br_if 1 (;@3;)
+          else
+          end
           loop ;; label = @4
-            global.get 0
+            local.get 3
             i64.const 20
             i64.sub
-            global.set 0
-            global.get 0
+            local.tee 3
             i64.const 0
             i64.lt_s
             if ;; label = @5
@@ -106,12 +109,15 @@
                   i32.const 0
                   global.set 2
                   global.get 1
+                  local.tee 3
                   global.set 0
                   i32.const 0
                   local.set 1
                 else
                 end
               else
+                local.get 3
+                global.set 0
                 i32.const 1
                 global.set 2
                 i32.const 2
@@ -130,9 +136,10 @@
             i32.lt_s
             br_if 0 (;@4;)
           end
-        else
         end
       end
+      local.get 3
+      global.set 0
       return
     end
     local.set 1
