@@ -59,7 +59,10 @@ fn refuses_invalid_and_unsupported_modules_with_codes() {
         ("threads", r#"(module (memory 1 1 shared))"#),
         ("memory64", r#"(module (memory i64 1))"#),
         ("exceptions", r#"(module (tag $t) (func (throw $t)))"#),
-        ("reference types", r#"(module (func (param externref)))"#),
+        ("externref params", r#"(module (func (param externref)))"#),
+        ("funcref locals", r#"(module (func (local funcref) (local.set 0 (ref.null func)) (call 0)))"#),
+        ("externref tables", r#"(module (table 1 externref))"#),
+        ("table.grow", r#"(module (table 1 funcref) (func (drop (table.grow (ref.null func) (i32.const 1)))))"#),
     ];
     for (what, wat) in cases {
         let wasm = wat::parse_str(wat).unwrap();

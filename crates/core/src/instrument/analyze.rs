@@ -15,8 +15,15 @@ use crate::error::{Error, Result};
 
 /// The features a guest module may use. Everything else is refused before
 /// walrus sees the module.
+///
+/// Reference types are accepted because current compilers (LLVM 19+, so
+/// clang and rustc) encode `call_indirect` with them; what the unwinder
+/// cannot save (reference-typed locals, parameters, mutable globals,
+/// externref tables, `table.grow`/`table.fill`) is refused afterwards by
+/// [`super::check_references`].
 pub fn accepted_features() -> WasmFeatures {
-    WasmFeatures::MUTABLE_GLOBAL
+    WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::MUTABLE_GLOBAL
         | WasmFeatures::SATURATING_FLOAT_TO_INT
         | WasmFeatures::SIGN_EXTENSION
         | WasmFeatures::MULTI_VALUE

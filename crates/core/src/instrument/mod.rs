@@ -190,6 +190,7 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     if module.memories.iter().count() > 1 || module.tables.iter().count() > 1 {
         return Err(Error::UnsupportedFeature("multiple memories or tables".into()));
     }
+    check_references(&module)?;
 
     // Imports.
     let mut func_imports = Vec::new();
@@ -506,6 +507,61 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
 }
 
 type GlobalIdBit = (walrus::GlobalId, u32);
+
+/// Refuses the parts of reference types the unwinder and snapshots cannot
+/// handle, naming the offending item.
+fn check_references(module: &walrus::Module) -> Result<()> {
+    for f in module.funcs.iter() {
+        let ty = module.types.get(f.ty());
+        if ty.params().iter().chain(ty.results()).any(|t| matches!(t, ValType::Ref(_))) {
+            let name = f.name.clone().unwrap_or_else(|| format!("#{}", f.id().index()));
+            return Err(Error::UnsupportedFeature(format!(
+                "reference-typed parameters or results (function {name})"
+            )));
+        }
+        if let FunctionKind::Local(local) = &f.kind {
+            if uses_table_grow_or_fill(local) {
+                return Err(Error::UnsupportedFeature(
+                    "table.grow / table.fill (reference values cannot be saved at a pause point)"
+                        .into(),
+                ));
+            }
+        }
+    }
+    for g in module.globals.iter() {
+        if g.mutable && matches!(g.ty, ValType::Ref(_)) {
+            return Err(Error::UnsupportedFeature("mutable reference-typed globals".into()));
+        }
+    }
+    for t in module.tables.iter() {
+        if t.element_ty != walrus::RefType::FUNCREF {
+            return Err(Error::UnsupportedFeature(format!(
+                "tables of {:?} (only funcref tables are supported)",
+                t.element_ty
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn uses_table_grow_or_fill(func: &walrus::LocalFunction) -> bool {
+    let mut stack = vec![func.entry_block()];
+    while let Some(s) = stack.pop() {
+        for (i, _) in func.block(s).instrs.iter() {
+            match i {
+                Instr::TableGrow(_) | Instr::TableFill(_) => return true,
+                Instr::Block(b) => stack.push(b.seq),
+                Instr::Loop(b) => stack.push(b.seq),
+                Instr::IfElse(ie) => {
+                    stack.push(ie.consequent);
+                    stack.push(ie.alternative);
+                }
+                _ => {}
+            }
+        }
+    }
+    false
+}
 
 fn uses_table_ops(func: &walrus::LocalFunction) -> bool {
     let mut stack = vec![func.entry_block()];

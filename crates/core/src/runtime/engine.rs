@@ -34,6 +34,7 @@ fn make_engine(canonicalize_nans: bool) -> Engine {
     c.wasm_features(WasmFeatures::all(), false);
     c.wasm_features(
         WasmFeatures::MUTABLE_GLOBAL
+            | WasmFeatures::REFERENCE_TYPES
             | WasmFeatures::SATURATING_FLOAT_TO_INT
             | WasmFeatures::SIGN_EXTENSION
             | WasmFeatures::MULTI_VALUE
