@@ -189,7 +189,8 @@ pub fn from_js(env: &Env, value: Unknown, ty: core::ValueType) -> Result<core::V
       } else {
         // ToBigInt (booleans, numeric strings, objects with valueOf; a
         // TypeError for numbers and undefined) done by JS itself.
-        let big_int: Object = env.get_global()?.get_named_property("BigInt")?;
+        // Constructors are functions: read them as plain objects.
+        let big_int: Object = env.get_global()?.get_named_property_unchecked("BigInt")?;
         let as_int_n: Function<FnArgs<(u32, Unknown)>, Unknown> =
           big_int.get_named_property("asIntN")?;
         as_int_n.apply(big_int, (64u32, value).into())?
@@ -239,13 +240,13 @@ pub fn results_from_js(
         return Err(not_iterable());
       }
       let global = env.get_global()?;
-      let symbol: Object = global.get_named_property("Symbol")?;
+      let symbol: Object = global.get_named_property_unchecked("Symbol")?;
       let iterator: Unknown = symbol.get_named_property("iterator")?;
       let method: Unknown = returned.coerce_to_object()?.get_property(iterator)?;
       if method.get_type()? != ValueType::Function {
         return Err(not_iterable());
       }
-      let array_ctor: Object = global.get_named_property("Array")?;
+      let array_ctor: Object = global.get_named_property_unchecked("Array")?;
       let from: Function<Unknown, Object> = array_ctor.get_named_property("from")?;
       let list = from.apply(array_ctor, returned)?;
       let count = list.get_array_length()?;
