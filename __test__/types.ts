@@ -1,0 +1,51 @@
+// Type-checked by types.test.js with `tsc --noEmit`: how TypeScript users
+// write against the package. Lines marked @ts-expect-error must not compile.
+import { readFileSync } from 'node:fs'
+
+import { Executor, defaultCosts, type CostTable, type ExecutorOptions } from 'wasm-sandbox'
+
+const wasm: Buffer = readFileSync('examples/count.wasm')
+const printed: number[] = []
+
+const options: ExecutorOptions = {
+  entry: 'entry',
+  costs: { hostCall: 20, instruction: 1 },
+  canonicalizeNans: false,
+}
+const executor = new Executor(wasm, 65536, { print: (i: number) => printed.push(i) }, options)
+new Executor(new Uint8Array(wasm).buffer, 16)
+new Executor(wasm, 16, { env2: { f: () => 0 } })
+
+let finished: boolean = executor.run(10_000)
+finished = executor.run(10_000n)
+
+const snapshot: Buffer | undefined = executor.serializeMemory()
+const json: string | undefined = executor.snapshotJson()
+if (snapshot) executor.deserializeMemory(snapshot)
+if (json) executor.deserializeMemory(json)
+executor.deserializeMemory(new Uint8Array(8))
+executor.deserializeMemory(new ArrayBuffer(8))
+
+const status: 'ready' | 'paused' | 'finished' | 'trapped' | 'running' = executor.status
+const used: bigint = executor.gasUsed
+const balance: bigint = executor.gasBalance
+const size: number = executor.memorySize
+const bytes: Buffer = executor.readMemory(0, 16)
+executor.writeMemory(0, bytes)
+executor.writeMemory(0, new Uint8Array([1, 2, 3]))
+
+const costs: CostTable = defaultCosts()
+const hostCall: number | undefined = costs.hostCall
+
+// @ts-expect-error memLimit is required
+new Executor(wasm)
+// @ts-expect-error gas is a number or a bigint
+executor.run('10')
+// @ts-expect-error status is read-only
+executor.status = 'ready'
+// @ts-expect-error unknown option
+new Executor(wasm, 1, {}, { entyr: 'x' })
+// @ts-expect-error costs are numbers
+new Executor(wasm, 1, {}, { costs: { hostCall: '1' } })
+
+export { finished, status, used, balance, size, hostCall }
