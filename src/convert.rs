@@ -13,163 +13,163 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// Bytes passed from JS, or text when a string is allowed.
 pub enum BytesArg {
-  Binary(Vec<u8>),
-  Text(String),
+    Binary(Vec<u8>),
+    Text(String),
 }
 
 /// Copies the bytes of an `ArrayBuffer` or any view of one (`Uint8Array`,
 /// `Buffer`, other typed arrays, `DataView`); with `allow_text`, also takes
 /// a string. `None` for any other value.
 pub fn bytes_arg(value: Unknown, allow_text: bool) -> Result<Option<BytesArg>> {
-  match value.get_type()? {
-    ValueType::String if allow_text => {
-      // SAFETY: the type was checked just above.
-      let text: String = unsafe { value.cast()? };
-      return Ok(Some(BytesArg::Text(text)));
+    match value.get_type()? {
+        ValueType::String if allow_text => {
+            // SAFETY: the type was checked just above.
+            let text: String = unsafe { value.cast()? };
+            return Ok(Some(BytesArg::Text(text)));
+        }
+        ValueType::Object => {}
+        _ => return Ok(None),
     }
-    ValueType::Object => {}
-    _ => return Ok(None),
-  }
-  let (env, raw) = (value.value().env, value.raw());
-  let mut data = std::ptr::null_mut();
-  let mut len = 0usize;
-  // SAFETY: each info call runs only after the matching type check; the
-  // returned pointer is valid until JS runs again, and we copy right away.
-  unsafe {
-    if value.is_arraybuffer()? {
-      sys::napi_get_arraybuffer_info(env, raw, &mut data, &mut len);
-    } else if value.is_typedarray()? {
-      let (mut kind, mut count, mut offset) = (0, 0usize, 0usize);
-      let mut buffer = std::ptr::null_mut();
-      sys::napi_get_typedarray_info(
-        env,
-        raw,
-        &mut kind,
-        &mut count,
-        &mut data,
-        &mut buffer,
-        &mut offset,
-      );
-      len = count * typed_array_element_size(kind);
-    } else if value.is_dataview()? {
-      let mut buffer = std::ptr::null_mut();
-      let mut offset = 0usize;
-      sys::napi_get_dataview_info(env, raw, &mut len, &mut data, &mut buffer, &mut offset);
-    } else {
-      return Ok(None);
+    let (env, raw) = (value.value().env, value.raw());
+    let mut data = std::ptr::null_mut();
+    let mut len = 0usize;
+    // SAFETY: each info call runs only after the matching type check; the
+    // returned pointer is valid until JS runs again, and we copy right away.
+    unsafe {
+        if value.is_arraybuffer()? {
+            sys::napi_get_arraybuffer_info(env, raw, &mut data, &mut len);
+        } else if value.is_typedarray()? {
+            let (mut kind, mut count, mut offset) = (0, 0usize, 0usize);
+            let mut buffer = std::ptr::null_mut();
+            sys::napi_get_typedarray_info(
+                env,
+                raw,
+                &mut kind,
+                &mut count,
+                &mut data,
+                &mut buffer,
+                &mut offset,
+            );
+            len = count * typed_array_element_size(kind);
+        } else if value.is_dataview()? {
+            let mut buffer = std::ptr::null_mut();
+            let mut offset = 0usize;
+            sys::napi_get_dataview_info(env, raw, &mut len, &mut data, &mut buffer, &mut offset);
+        } else {
+            return Ok(None);
+        }
+        let bytes = if data.is_null() || len == 0 {
+            Vec::new()
+        } else {
+            std::slice::from_raw_parts(data as *const u8, len).to_vec()
+        };
+        Ok(Some(BytesArg::Binary(bytes)))
     }
-    let bytes = if data.is_null() || len == 0 {
-      Vec::new()
-    } else {
-      std::slice::from_raw_parts(data as *const u8, len).to_vec()
-    };
-    Ok(Some(BytesArg::Binary(bytes)))
-  }
 }
 
 fn typed_array_element_size(kind: sys::napi_typedarray_type) -> usize {
-  match kind {
-    sys::TypedarrayType::int8_array
-    | sys::TypedarrayType::uint8_array
-    | sys::TypedarrayType::uint8_clamped_array => 1,
-    sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
-    sys::TypedarrayType::int32_array
-    | sys::TypedarrayType::uint32_array
-    | sys::TypedarrayType::float32_array => 4,
-    _ => 8,
-  }
+    match kind {
+        sys::TypedarrayType::int8_array
+        | sys::TypedarrayType::uint8_array
+        | sys::TypedarrayType::uint8_clamped_array => 1,
+        sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
+        sys::TypedarrayType::int32_array
+        | sys::TypedarrayType::uint32_array
+        | sys::TypedarrayType::float32_array => 4,
+        _ => 8,
+    }
 }
 
 /// A JS number that must be an integer in `min..=max` (`TypeError` when not
 /// a number or not an integer, `RangeError` when out of range).
 pub fn integer_arg(env: &Env, value: Unknown, name: &str, min: f64, max: f64) -> Result<f64> {
-  if value.get_type()? != ValueType::Number {
-    return Err(invalid_type(
-      env,
-      &format!("{name} must be a number, got {}", describe(value)?),
-    ));
-  }
-  let number = value.coerce_to_number()?.get_double()?;
-  if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
-    return Err(invalid_type(
-      env,
-      &format!("{name} must be an integer, got {number}"),
-    ));
-  }
-  if !(min..=max).contains(&number) {
-    return Err(invalid_range(
-      env,
-      &format!("{name} must be between {min} and {max}, got {number}"),
-    ));
-  }
-  Ok(number)
+    if value.get_type()? != ValueType::Number {
+        return Err(invalid_type(
+            env,
+            &format!("{name} must be a number, got {}", describe(value)?),
+        ));
+    }
+    let number = value.coerce_to_number()?.get_double()?;
+    if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
+        return Err(invalid_type(
+            env,
+            &format!("{name} must be an integer, got {number}"),
+        ));
+    }
+    if !(min..=max).contains(&number) {
+        return Err(invalid_range(
+            env,
+            &format!("{name} must be between {min} and {max}, got {number}"),
+        ));
+    }
+    Ok(number)
 }
 
 /// Gas for `run`: a non-negative safe integer, or a bigint in `0..2^64`.
 pub fn gas_arg(env: &Env, value: Unknown) -> Result<u64> {
-  match value.get_type()? {
-    ValueType::Number => {
-      let number = value.coerce_to_number()?.get_double()?;
-      if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
-        return Err(invalid_type(
-          env,
-          &format!("gas must be an integer, got {number}"),
-        ));
-      }
-      if !(0.0..=MAX_SAFE_INTEGER).contains(&number) {
-        return Err(invalid_range(
+    match value.get_type()? {
+        ValueType::Number => {
+            let number = value.coerce_to_number()?.get_double()?;
+            if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
+                return Err(invalid_type(
+                    env,
+                    &format!("gas must be an integer, got {number}"),
+                ));
+            }
+            if !(0.0..=MAX_SAFE_INTEGER).contains(&number) {
+                return Err(invalid_range(
           env,
           &format!(
             "gas must be between 0 and 2^53-1 (Number.MAX_SAFE_INTEGER; use a bigint for more), got {number}"
           ),
         ));
-      }
-      Ok(number as u64)
+            }
+            Ok(number as u64)
+        }
+        ValueType::BigInt => {
+            // SAFETY: the type was checked just above.
+            let big: BigInt = unsafe { value.cast()? };
+            let low = big.words.first().copied().unwrap_or(0);
+            let high_zero = big.words.iter().skip(1).all(|w| *w == 0);
+            if (big.sign_bit && low != 0) || !high_zero {
+                return Err(invalid_range(
+                    env,
+                    "gas must be between 0n and 2n ** 64n - 1n",
+                ));
+            }
+            Ok(low)
+        }
+        _ => Err(invalid_type(
+            env,
+            &format!("gas must be a number or a bigint, got {}", describe(value)?),
+        )),
     }
-    ValueType::BigInt => {
-      // SAFETY: the type was checked just above.
-      let big: BigInt = unsafe { value.cast()? };
-      let low = big.words.first().copied().unwrap_or(0);
-      let high_zero = big.words.iter().skip(1).all(|w| *w == 0);
-      if (big.sign_bit && low != 0) || !high_zero {
-        return Err(invalid_range(
-          env,
-          "gas must be between 0n and 2n ** 64n - 1n",
-        ));
-      }
-      Ok(low)
-    }
-    _ => Err(invalid_type(
-      env,
-      &format!("gas must be a number or a bigint, got {}", describe(value)?),
-    )),
-  }
 }
 
 /// A short description of a value's type for error messages.
 pub fn describe(value: Unknown) -> Result<&'static str> {
-  Ok(match value.get_type()? {
-    ValueType::Undefined => "undefined",
-    ValueType::Null => "null",
-    ValueType::Boolean => "a boolean",
-    ValueType::Number => "a number",
-    ValueType::String => "a string",
-    ValueType::Symbol => "a symbol",
-    ValueType::Function => "a function",
-    ValueType::BigInt => "a bigint",
-    ValueType::Object if value.is_array()? => "an array",
-    _ => "an object",
-  })
+    Ok(match value.get_type()? {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "a boolean",
+        ValueType::Number => "a number",
+        ValueType::String => "a string",
+        ValueType::Symbol => "a symbol",
+        ValueType::Function => "a function",
+        ValueType::BigInt => "a bigint",
+        ValueType::Object if value.is_array()? => "an array",
+        _ => "an object",
+    })
 }
 
 /// wasm → JS (ToJSValue): i32, f32 and f64 become numbers, i64 a bigint.
 pub fn to_js(env: &Env, value: core::Value) -> Result<Unknown<'_>> {
-  match value {
-    core::Value::I32(x) => x.into_unknown(env),
-    core::Value::I64(x) => BigInt::from(x).into_unknown(env),
-    core::Value::F32(bits) => (f32::from_bits(bits) as f64).into_unknown(env),
-    core::Value::F64(bits) => f64::from_bits(bits).into_unknown(env),
-  }
+    match value {
+        core::Value::I32(x) => x.into_unknown(env),
+        core::Value::I64(x) => BigInt::from(x).into_unknown(env),
+        core::Value::F32(bits) => (f32::from_bits(bits) as f64).into_unknown(env),
+        core::Value::F64(bits) => f64::from_bits(bits).into_unknown(env),
+    }
 }
 
 /// JS → wasm (ToWebAssemblyValue): ToInt32 for i32, ToNumber for f32/f64
@@ -177,51 +177,55 @@ pub fn to_js(env: &Env, value: core::Value) -> Result<Unknown<'_>> {
 /// like propagate; a non-bigint for i64 is a `TypeError` as in
 /// `BigInt.asIntN(64, v)`.
 pub fn from_js(env: &Env, value: Unknown, ty: core::ValueType) -> Result<core::Value> {
-  Ok(match ty {
-    core::ValueType::I32 => core::Value::I32(value.coerce_to_number()?.get_int32()?),
-    core::ValueType::F32 => {
-      core::Value::F32((value.coerce_to_number()?.get_double()? as f32).to_bits())
-    }
-    core::ValueType::F64 => core::Value::F64(value.coerce_to_number()?.get_double()?.to_bits()),
-    core::ValueType::I64 => {
-      let value = if value.get_type()? == ValueType::BigInt {
-        value
-      } else {
-        // ToBigInt (booleans, numeric strings, objects with valueOf; a
-        // TypeError for numbers and undefined) done by JS itself.
-        // Constructors are functions: read them as plain objects.
-        let big_int: Object = env.get_global()?.get_named_property_unchecked("BigInt")?;
-        let as_int_n: Function<FnArgs<(u32, Unknown)>, Unknown> =
-          big_int.get_named_property("asIntN")?;
-        as_int_n.apply(big_int, (64u32, value).into())?
-      };
-      // SAFETY: `BigInt.asIntN` returns a bigint; the other branch checked.
-      let big: BigInt = unsafe { value.cast()? };
-      let low = big.words.first().copied().unwrap_or(0);
-      core::Value::I64(if big.sign_bit { low.wrapping_neg() } else { low } as i64)
-    }
-  })
+    Ok(match ty {
+        core::ValueType::I32 => core::Value::I32(value.coerce_to_number()?.get_int32()?),
+        core::ValueType::F32 => {
+            core::Value::F32((value.coerce_to_number()?.get_double()? as f32).to_bits())
+        }
+        core::ValueType::F64 => core::Value::F64(value.coerce_to_number()?.get_double()?.to_bits()),
+        core::ValueType::I64 => {
+            let value = if value.get_type()? == ValueType::BigInt {
+                value
+            } else {
+                // ToBigInt (booleans, numeric strings, objects with valueOf; a
+                // TypeError for numbers and undefined) done by JS itself.
+                // Constructors are functions: read them as plain objects.
+                let big_int: Object = env.get_global()?.get_named_property_unchecked("BigInt")?;
+                let as_int_n: Function<FnArgs<(u32, Unknown)>, Unknown> =
+                    big_int.get_named_property("asIntN")?;
+                as_int_n.apply(big_int, (64u32, value).into())?
+            };
+            // SAFETY: `BigInt.asIntN` returns a bigint; the other branch checked.
+            let big: BigInt = unsafe { value.cast()? };
+            let low = big.words.first().copied().unwrap_or(0);
+            core::Value::I64(if big.sign_bit {
+                low.wrapping_neg()
+            } else {
+                low
+            } as i64)
+        }
+    })
 }
 
 /// Converts what an import returned into its wasm results: ignored for no
 /// results, converted for one, and for several it must be iterable with
 /// exactly that many values.
 pub fn results_from_js(
-  env: &Env,
-  returned: Unknown,
-  types: &[core::ValueType],
-  results: &mut [core::Value],
-  import_name: &str,
+    env: &Env,
+    returned: Unknown,
+    types: &[core::ValueType],
+    results: &mut [core::Value],
+    import_name: &str,
 ) -> Result<()> {
-  match types {
-    [] => Ok(()),
-    [ty] => {
-      results[0] = from_js(env, returned, *ty)?;
-      Ok(())
-    }
-    _ => {
-      let not_iterable = || {
-        js_error(
+    match types {
+        [] => Ok(()),
+        [ty] => {
+            results[0] = from_js(env, returned, *ty)?;
+            Ok(())
+        }
+        _ => {
+            let not_iterable = || {
+                js_error(
           env,
           ErrorClass::Type,
           ERR_IMPORT_TYPE,
@@ -232,41 +236,38 @@ pub fn results_from_js(
           ),
           &[],
         )
-      };
-      if matches!(
-        returned.get_type()?,
-        ValueType::Undefined | ValueType::Null
-      ) {
-        return Err(not_iterable());
-      }
-      let global = env.get_global()?;
-      let symbol: Object = global.get_named_property_unchecked("Symbol")?;
-      let iterator: Unknown = symbol.get_named_property("iterator")?;
-      let method: Unknown = returned.coerce_to_object()?.get_property(iterator)?;
-      if method.get_type()? != ValueType::Function {
-        return Err(not_iterable());
-      }
-      let array_ctor: Object = global.get_named_property_unchecked("Array")?;
-      let from: Function<Unknown, Object> = array_ctor.get_named_property("from")?;
-      let list = from.apply(array_ctor, returned)?;
-      let count = list.get_array_length()?;
-      if count as usize != types.len() {
-        return Err(js_error(
-          env,
-          ErrorClass::Type,
-          ERR_IMPORT_TYPE,
-          &format!(
-            "import {import_name} returned {count} values, expected {}",
-            types.len()
-          ),
-          &[],
-        ));
-      }
-      for (i, ty) in types.iter().enumerate() {
-        let item: Unknown = list.get_element(i as u32)?;
-        results[i] = from_js(env, item, *ty)?;
-      }
-      Ok(())
+            };
+            if matches!(returned.get_type()?, ValueType::Undefined | ValueType::Null) {
+                return Err(not_iterable());
+            }
+            let global = env.get_global()?;
+            let symbol: Object = global.get_named_property_unchecked("Symbol")?;
+            let iterator: Unknown = symbol.get_named_property("iterator")?;
+            let method: Unknown = returned.coerce_to_object()?.get_property(iterator)?;
+            if method.get_type()? != ValueType::Function {
+                return Err(not_iterable());
+            }
+            let array_ctor: Object = global.get_named_property_unchecked("Array")?;
+            let from: Function<Unknown, Object> = array_ctor.get_named_property("from")?;
+            let list = from.apply(array_ctor, returned)?;
+            let count = list.get_array_length()?;
+            if count as usize != types.len() {
+                return Err(js_error(
+                    env,
+                    ErrorClass::Type,
+                    ERR_IMPORT_TYPE,
+                    &format!(
+                        "import {import_name} returned {count} values, expected {}",
+                        types.len()
+                    ),
+                    &[],
+                ));
+            }
+            for (i, ty) in types.iter().enumerate() {
+                let item: Unknown = list.get_element(i as u32)?;
+                results[i] = from_js(env, item, *ty)?;
+            }
+            Ok(())
+        }
     }
-  }
 }

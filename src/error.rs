@@ -10,9 +10,9 @@ use wasm_sandbox_core as core;
 /// The JS class of a thrown error.
 #[derive(Clone, Copy, Debug)]
 pub enum ErrorClass {
-  Type,
-  Range,
-  Plain,
+    Type,
+    Range,
+    Plain,
 }
 
 /// Codes of the errors the binding itself raises (the core's come from
@@ -27,101 +27,101 @@ pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
 /// string properties, and returns it as a napi error that throws that very
 /// object when it reaches JS.
 pub fn js_error(
-  env: &Env,
-  class: ErrorClass,
-  code: &str,
-  message: &str,
-  props: &[(&str, &str)],
+    env: &Env,
+    class: ErrorClass,
+    code: &str,
+    message: &str,
+    props: &[(&str, &str)],
 ) -> Error {
-  let base = Error::new(code, message);
-  let value = match class {
-    ErrorClass::Type => JsTypeError::from(base).into_unknown(*env),
-    ErrorClass::Range => JsRangeError::from(base).into_unknown(*env),
-    ErrorClass::Plain => napi::JsError::from(base).into_unknown(*env),
-  };
-  if let Ok(mut object) = value.coerce_to_object() {
-    for (key, text) in props {
-      // Best effort: the error is still useful without the extra property.
-      let _ = object.set_named_property(key, *text);
+    let base = Error::new(code, message);
+    let value = match class {
+        ErrorClass::Type => JsTypeError::from(base).into_unknown(*env),
+        ErrorClass::Range => JsRangeError::from(base).into_unknown(*env),
+        ErrorClass::Plain => napi::JsError::from(base).into_unknown(*env),
+    };
+    if let Ok(mut object) = value.coerce_to_object() {
+        for (key, text) in props {
+            // Best effort: the error is still useful without the extra property.
+            let _ = object.set_named_property(key, *text);
+        }
     }
-  }
-  Error::from_unknown_without_coercion(value)
+    Error::from_unknown_without_coercion(value)
 }
 
 /// `TypeError` with `code: 'ERR_INVALID_ARG'`.
 pub fn invalid_type(env: &Env, message: &str) -> Error {
-  js_error(env, ErrorClass::Type, ERR_INVALID_ARG, message, &[])
+    js_error(env, ErrorClass::Type, ERR_INVALID_ARG, message, &[])
 }
 
 /// `RangeError` with `code: 'ERR_INVALID_ARG'`.
 pub fn invalid_range(env: &Env, message: &str) -> Error {
-  js_error(env, ErrorClass::Range, ERR_INVALID_ARG, message, &[])
+    js_error(env, ErrorClass::Range, ERR_INVALID_ARG, message, &[])
 }
 
 /// Maps a core error to its JS class and code; a trap also gets `kind`
 /// (e.g. `'unreachable'`) and `wasmBacktrace`.
 pub fn core_error(env: &Env, error: &core::Error) -> Error {
-  let class = match error.class() {
-    core::ErrorClass::Type => ErrorClass::Type,
-    core::ErrorClass::Range => ErrorClass::Range,
-    core::ErrorClass::Generic => ErrorClass::Plain,
-  };
-  match error {
-    core::Error::Trap { kind, backtrace } => js_error(
-      env,
-      class,
-      error.code(),
-      &error.to_string(),
-      &[("kind", kind.as_str()), ("wasmBacktrace", backtrace)],
-    ),
-    _ => js_error(env, class, error.code(), &error.to_string(), &[]),
-  }
+    let class = match error.class() {
+        core::ErrorClass::Type => ErrorClass::Type,
+        core::ErrorClass::Range => ErrorClass::Range,
+        core::ErrorClass::Generic => ErrorClass::Plain,
+    };
+    match error {
+        core::Error::Trap { kind, backtrace } => js_error(
+            env,
+            class,
+            error.code(),
+            &error.to_string(),
+            &[("kind", kind.as_str()), ("wasmBacktrace", backtrace)],
+        ),
+        _ => js_error(env, class, error.code(), &error.to_string(), &[]),
+    }
 }
 
 /// The error for a Rust panic caught at the binding boundary.
 pub fn panic_error(env: &Env, payload: &(dyn std::any::Any + Send)) -> Error {
-  let detail = payload
-    .downcast_ref::<String>()
-    .map(String::as_str)
-    .or_else(|| payload.downcast_ref::<&str>().copied())
-    .unwrap_or("unknown panic");
-  js_error(
-    env,
-    ErrorClass::Plain,
-    ERR_INTERNAL,
-    &format!("internal error in wasm-sandbox (this is a bug): {detail}"),
-    &[],
-  )
+    let detail = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    js_error(
+        env,
+        ErrorClass::Plain,
+        ERR_INTERNAL,
+        &format!("internal error in wasm-sandbox (this is a bug): {detail}"),
+        &[],
+    )
 }
 
 /// Takes the exception pending in `env` (if any) so it can be rethrown
 /// later, unchanged, even if it is not an `Error` object.
 pub fn take_pending(env: &Env, fallback: Error) -> Error {
-  let mut pending = false;
-  // SAFETY: plain Node-API calls on the current env.
-  unsafe {
-    napi::sys::napi_is_exception_pending(env.raw(), &mut pending);
-    if pending {
-      let mut value = std::ptr::null_mut();
-      if napi::sys::napi_get_and_clear_last_exception(env.raw(), &mut value)
-        == napi::sys::Status::napi_ok
-      {
-        return Error::from_unknown_without_coercion(Unknown::from_raw_unchecked(
-          env.raw(),
-          value,
-        ));
-      }
+    let mut pending = false;
+    // SAFETY: plain Node-API calls on the current env.
+    unsafe {
+        napi::sys::napi_is_exception_pending(env.raw(), &mut pending);
+        if pending {
+            let mut value = std::ptr::null_mut();
+            if napi::sys::napi_get_and_clear_last_exception(env.raw(), &mut value)
+                == napi::sys::Status::napi_ok
+            {
+                return Error::from_unknown_without_coercion(Unknown::from_raw_unchecked(
+                    env.raw(),
+                    value,
+                ));
+            }
+        }
     }
-  }
-  fallback
+    fallback
 }
 
 /// Throws a value captured by [`take_pending`] (or built by [`js_error`])
 /// exactly as it was, and returns the error that tells napi-rs an exception
 /// is pending.
 pub fn rethrow(env: &Env, error: Error) -> Error {
-  match env.throw(napi::JsError::from(error)) {
-    Ok(()) => Error::new(Status::PendingException, "a JS import threw"),
-    Err(e) => e,
-  }
+    match env.throw(napi::JsError::from(error)) {
+        Ok(()) => Error::new(Status::PendingException, "a JS import threw"),
+        Err(e) => e,
+    }
 }

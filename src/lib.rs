@@ -26,171 +26,181 @@ use host::{resolve_imports, CallbackMemory, JsHost, JsImport};
 #[napi(object)]
 #[derive(Clone, Debug, Default)]
 pub struct CostTable {
-  /// Every wasm instruction (default 1).
-  pub instruction: Option<u32>,
-  /// Extra for a call to another guest function, on top of `instruction`
-  /// (default 0).
-  pub call: Option<u32>,
-  /// Extra for a call to a JS import, on top of `instruction` (default 10).
-  pub host_call: Option<u32>,
-  /// `memory.grow`, per page requested (default 64).
-  pub memory_grow_per_page: Option<u32>,
-  /// `memory.fill`, `memory.copy` and `memory.init`, per started 8 bytes
-  /// (default 1).
-  #[napi(js_name = "bulkMemoryPer8Bytes")]
-  pub bulk_memory_per_8_bytes: Option<u32>,
-  /// `table.copy` and `table.init`, per element (default 1).
-  pub bulk_table_per_element: Option<u32>,
+    /// Every wasm instruction (default 1).
+    pub instruction: Option<u32>,
+    /// Extra for a call to another guest function, on top of `instruction`
+    /// (default 0).
+    pub call: Option<u32>,
+    /// Extra for a call to a JS import, on top of `instruction` (default 10).
+    pub host_call: Option<u32>,
+    /// `memory.grow`, per page requested (default 64).
+    pub memory_grow_per_page: Option<u32>,
+    /// `memory.fill`, `memory.copy` and `memory.init`, per started 8 bytes
+    /// (default 1).
+    #[napi(js_name = "bulkMemoryPer8Bytes")]
+    pub bulk_memory_per_8_bytes: Option<u32>,
+    /// `table.copy` and `table.init`, per element (default 1).
+    pub bulk_table_per_element: Option<u32>,
 }
 
 impl CostTable {
-  const FIELDS: [&'static str; 6] = [
-    "instruction",
-    "call",
-    "hostCall",
-    "memoryGrowPerPage",
-    "bulkMemoryPer8Bytes",
-    "bulkTablePerElement",
-  ];
+    const FIELDS: [&'static str; 6] = [
+        "instruction",
+        "call",
+        "hostCall",
+        "memoryGrowPerPage",
+        "bulkMemoryPer8Bytes",
+        "bulkTablePerElement",
+    ];
 
-  fn slots(&mut self) -> [&mut Option<u32>; 6] {
-    [
-      &mut self.instruction,
-      &mut self.call,
-      &mut self.host_call,
-      &mut self.memory_grow_per_page,
-      &mut self.bulk_memory_per_8_bytes,
-      &mut self.bulk_table_per_element,
-    ]
-  }
-
-  fn to_core(&self) -> core::CostTable {
-    let d = core::CostTable::default();
-    core::CostTable {
-      instruction: self.instruction.unwrap_or(d.instruction),
-      call: self.call.unwrap_or(d.call),
-      host_call: self.host_call.unwrap_or(d.host_call),
-      memory_grow_per_page: self.memory_grow_per_page.unwrap_or(d.memory_grow_per_page),
-      bulk_memory_per_8_bytes: self
-        .bulk_memory_per_8_bytes
-        .unwrap_or(d.bulk_memory_per_8_bytes),
-      bulk_table_per_element: self
-        .bulk_table_per_element
-        .unwrap_or(d.bulk_table_per_element),
+    fn slots(&mut self) -> [&mut Option<u32>; 6] {
+        [
+            &mut self.instruction,
+            &mut self.call,
+            &mut self.host_call,
+            &mut self.memory_grow_per_page,
+            &mut self.bulk_memory_per_8_bytes,
+            &mut self.bulk_table_per_element,
+        ]
     }
-  }
 
-  fn from_core(c: &core::CostTable) -> Self {
-    CostTable {
-      instruction: Some(c.instruction),
-      call: Some(c.call),
-      host_call: Some(c.host_call),
-      memory_grow_per_page: Some(c.memory_grow_per_page),
-      bulk_memory_per_8_bytes: Some(c.bulk_memory_per_8_bytes),
-      bulk_table_per_element: Some(c.bulk_table_per_element),
+    fn to_core(&self) -> core::CostTable {
+        let d = core::CostTable::default();
+        core::CostTable {
+            instruction: self.instruction.unwrap_or(d.instruction),
+            call: self.call.unwrap_or(d.call),
+            host_call: self.host_call.unwrap_or(d.host_call),
+            memory_grow_per_page: self.memory_grow_per_page.unwrap_or(d.memory_grow_per_page),
+            bulk_memory_per_8_bytes: self
+                .bulk_memory_per_8_bytes
+                .unwrap_or(d.bulk_memory_per_8_bytes),
+            bulk_table_per_element: self
+                .bulk_table_per_element
+                .unwrap_or(d.bulk_table_per_element),
+        }
     }
-  }
+
+    fn from_core(c: &core::CostTable) -> Self {
+        CostTable {
+            instruction: Some(c.instruction),
+            call: Some(c.call),
+            host_call: Some(c.host_call),
+            memory_grow_per_page: Some(c.memory_grow_per_page),
+            bulk_memory_per_8_bytes: Some(c.bulk_memory_per_8_bytes),
+            bulk_table_per_element: Some(c.bulk_table_per_element),
+        }
+    }
 }
 
 /// Options of `new Executor(wasm, memLimit, env, options)`.
 #[napi(object)]
 #[derive(Clone, Debug, Default)]
 pub struct ExecutorOptions {
-  /// The export to run: a function without parameters (its results are
-  /// ignored). Default: `entry`, then `_start`.
-  pub entry: Option<String>,
-  /// Gas cost overrides; missing fields keep their defaults.
-  pub costs: Option<CostTable>,
-  /// Canonicalize the NaNs produced by float operations, so floats are
-  /// bit-identical on every CPU (slower on float-heavy code). Default false.
-  pub canonicalize_nans: Option<bool>,
+    /// The export to run: a function without parameters (its results are
+    /// ignored). Default: `entry`, then `_start`.
+    pub entry: Option<String>,
+    /// Gas cost overrides; missing fields keep their defaults.
+    pub costs: Option<CostTable>,
+    /// Canonicalize the NaNs produced by float operations, so floats are
+    /// bit-identical on every CPU (slower on float-heavy code). Default false.
+    pub canonicalize_nans: Option<bool>,
 }
 
 /// The default gas costs (see `CostTable`).
 #[napi]
 pub fn default_costs() -> CostTable {
-  CostTable::from_core(&core::CostTable::default())
+    CostTable::from_core(&core::CostTable::default())
 }
 
 /// Rejects keys outside `allowed`, so a misspelt option is an error rather
 /// than silently ignored.
 fn check_keys(env: &Env, object: &Object, allowed: &[&str], what: &str) -> Result<()> {
-  let keys = object.get_property_names()?;
-  for i in 0..keys.get_array_length()? {
-    let key: String = keys.get_element::<Unknown>(i)?.coerce_to_string()?.into_utf8()?.into_owned()?;
-    if !allowed.contains(&key.as_str()) {
-      return Err(invalid_type(
-        env,
-        &format!(
-          "unknown {what} \"{key}\" (known: {})",
-          allowed.join(", ")
-        ),
-      ));
+    let keys = object.get_property_names()?;
+    for i in 0..keys.get_array_length()? {
+        let key: String = keys
+            .get_element::<Unknown>(i)?
+            .coerce_to_string()?
+            .into_utf8()?
+            .into_owned()?;
+        if !allowed.contains(&key.as_str()) {
+            return Err(invalid_type(
+                env,
+                &format!("unknown {what} \"{key}\" (known: {})", allowed.join(", ")),
+            ));
+        }
     }
-  }
-  Ok(())
+    Ok(())
 }
 
 /// An optional object argument: `None` for undefined/null, `TypeError`
 /// unless an object.
-fn object_arg<'env>(env: &Env, value: Option<Unknown<'env>>, name: &str) -> Result<Option<Object<'env>>> {
-  let Some(value) = value else { return Ok(None) };
-  match value.get_type()? {
-    ValueType::Undefined | ValueType::Null => Ok(None),
-    ValueType::Object | ValueType::Function => Ok(Some(value.coerce_to_object()?)),
-    _ => Err(invalid_type(
-      env,
-      &format!("{name} must be an object, got {}", describe(value)?),
-    )),
-  }
+fn object_arg<'env>(
+    env: &Env,
+    value: Option<Unknown<'env>>,
+    name: &str,
+) -> Result<Option<Object<'env>>> {
+    let Some(value) = value else { return Ok(None) };
+    match value.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        ValueType::Object | ValueType::Function => Ok(Some(value.coerce_to_object()?)),
+        _ => Err(invalid_type(
+            env,
+            &format!("{name} must be an object, got {}", describe(value)?),
+        )),
+    }
 }
 
 fn parse_options(env: &Env, value: Option<Unknown>) -> Result<ExecutorOptions> {
-  let mut options = ExecutorOptions::default();
-  let Some(object) = object_arg(env, value, "options")? else {
-    return Ok(options);
-  };
-  check_keys(env, &object, &["entry", "costs", "canonicalizeNans"], "option")?;
-  let entry: Unknown = object.get_named_property("entry")?;
-  match entry.get_type()? {
-    ValueType::Undefined => {}
-    // SAFETY: the type was checked in the match.
-    ValueType::String => options.entry = Some(unsafe { entry.cast()? }),
-    _ => {
-      return Err(invalid_type(
+    let mut options = ExecutorOptions::default();
+    let Some(object) = object_arg(env, value, "options")? else {
+        return Ok(options);
+    };
+    check_keys(
         env,
-        &format!("options.entry must be a string, got {}", describe(entry)?),
-      ))
+        &object,
+        &["entry", "costs", "canonicalizeNans"],
+        "option",
+    )?;
+    let entry: Unknown = object.get_named_property("entry")?;
+    match entry.get_type()? {
+        ValueType::Undefined => {}
+        // SAFETY: the type was checked in the match.
+        ValueType::String => options.entry = Some(unsafe { entry.cast()? }),
+        _ => {
+            return Err(invalid_type(
+                env,
+                &format!("options.entry must be a string, got {}", describe(entry)?),
+            ))
+        }
     }
-  }
-  let nans: Unknown = object.get_named_property("canonicalizeNans")?;
-  match nans.get_type()? {
-    ValueType::Undefined => {}
-    ValueType::Boolean => options.canonicalize_nans = Some(nans.coerce_to_bool()?),
-    _ => {
-      return Err(invalid_type(
-        env,
-        &format!(
-          "options.canonicalizeNans must be a boolean, got {}",
-          describe(nans)?
-        ),
-      ))
+    let nans: Unknown = object.get_named_property("canonicalizeNans")?;
+    match nans.get_type()? {
+        ValueType::Undefined => {}
+        ValueType::Boolean => options.canonicalize_nans = Some(nans.coerce_to_bool()?),
+        _ => {
+            return Err(invalid_type(
+                env,
+                &format!(
+                    "options.canonicalizeNans must be a boolean, got {}",
+                    describe(nans)?
+                ),
+            ))
+        }
     }
-  }
-  let costs: Option<Unknown> = Some(object.get_named_property("costs")?);
-  if let Some(costs) = object_arg(env, costs, "options.costs")? {
-    check_keys(env, &costs, &CostTable::FIELDS, "cost")?;
-    let mut table = CostTable::default();
-    for (name, slot) in CostTable::FIELDS.iter().zip(table.slots()) {
-      let value: Unknown = costs.get_named_property(name)?;
-      if value.get_type()? != ValueType::Undefined {
-        let label = format!("options.costs.{name}");
-        *slot = Some(integer_arg(env, value, &label, 0.0, u32::MAX as f64)? as u32);
-      }
+    let costs: Option<Unknown> = Some(object.get_named_property("costs")?);
+    if let Some(costs) = object_arg(env, costs, "options.costs")? {
+        check_keys(env, &costs, &CostTable::FIELDS, "cost")?;
+        let mut table = CostTable::default();
+        for (name, slot) in CostTable::FIELDS.iter().zip(table.slots()) {
+            let value: Unknown = costs.get_named_property(name)?;
+            if value.get_type()? != ValueType::Undefined {
+                let label = format!("options.costs.{name}");
+                *slot = Some(integer_arg(env, value, &label, 0.0, u32::MAX as f64)? as u32);
+            }
+        }
+        options.costs = Some(table);
     }
-    options.costs = Some(table);
-  }
-  Ok(options)
+    Ok(options)
 }
 
 /// A guest program: WebAssembly with gas metering that pauses when its gas
@@ -199,73 +209,75 @@ fn parse_options(env: &Env, value: Option<Unknown>) -> Result<ExecutorOptions> {
 /// or another process — can continue (`deserializeMemory`).
 #[napi]
 pub struct Executor {
-  inner: RefCell<core::Executor>,
-  imports: Vec<JsImport>,
-  /// Set while one of our imports runs (see `readMemory`).
-  callback_memory: CallbackMemory,
-  /// What an import threw when the executor trapped; every later `run`
-  /// throws it again.
-  thrown: RefCell<Option<Error>>,
-  /// A Rust panic was caught: the state is unknown, every call fails.
-  poisoned: Cell<bool>,
+    inner: RefCell<core::Executor>,
+    imports: Vec<JsImport>,
+    /// Set while one of our imports runs (see `readMemory`).
+    callback_memory: CallbackMemory,
+    /// What an import threw when the executor trapped; every later `run`
+    /// throws it again.
+    thrown: RefCell<Option<Error>>,
+    /// A Rust panic was caught: the state is unknown, every call fails.
+    poisoned: Cell<bool>,
 }
 
 impl Executor {
-  /// Runs `f`, turning a Rust panic into an `ERR_INTERNAL` error (and the
-  /// executor unusable) instead of letting it cross into Node.
-  fn guarded<T>(&self, env: &Env, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    if self.poisoned.get() {
-      return Err(js_error(
-        env,
-        ErrorClass::Plain,
-        error::ERR_INTERNAL,
-        "this executor hit an internal error earlier and cannot be used",
-        &[],
-      ));
+    /// Runs `f`, turning a Rust panic into an `ERR_INTERNAL` error (and the
+    /// executor unusable) instead of letting it cross into Node.
+    fn guarded<T>(&self, env: &Env, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if self.poisoned.get() {
+            return Err(js_error(
+                env,
+                ErrorClass::Plain,
+                error::ERR_INTERNAL,
+                "this executor hit an internal error earlier and cannot be used",
+                &[],
+            ));
+        }
+        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+            self.poisoned.set(true);
+            Err(panic_error(env, &*payload))
+        })
     }
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-      self.poisoned.set(true);
-      Err(panic_error(env, &*payload))
-    })
-  }
 
-  fn busy(env: &Env, what: &str) -> Error {
-    js_error(
+    fn busy(env: &Env, what: &str) -> Error {
+        js_error(
       env,
       ErrorClass::Plain,
       error::ERR_EXECUTOR_BUSY,
       &format!("cannot call {what} while this executor is running (from inside one of its imports)"),
       &[],
     )
-  }
+    }
 
-  fn inner_mut(&self, env: &Env, what: &str) -> Result<std::cell::RefMut<'_, core::Executor>> {
-    self.inner.try_borrow_mut().map_err(|_| Self::busy(env, what))
-  }
+    fn inner_mut(&self, env: &Env, what: &str) -> Result<std::cell::RefMut<'_, core::Executor>> {
+        self.inner
+            .try_borrow_mut()
+            .map_err(|_| Self::busy(env, what))
+    }
 
-  fn inner_ref(&self, env: &Env, what: &str) -> Result<std::cell::Ref<'_, core::Executor>> {
-    self.inner.try_borrow().map_err(|_| Self::busy(env, what))
-  }
+    fn inner_ref(&self, env: &Env, what: &str) -> Result<std::cell::Ref<'_, core::Executor>> {
+        self.inner.try_borrow().map_err(|_| Self::busy(env, what))
+    }
 
-  /// The guest memory of the import callback in progress, if any.
-  fn callback_memory(&self) -> Option<&mut [u8]> {
-    let (ptr, len) = self.callback_memory.get()?;
-    // SAFETY: set by `JsHost::call` from the `&mut [u8]` the core lends for
-    // the duration of the import call, cleared before that call returns;
-    // the guest is suspended meanwhile, and JS is single-threaded, so no
-    // other reference to the memory is used while this one lives.
-    Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
-  }
+    /// The guest memory of the import callback in progress, if any.
+    fn callback_memory(&self) -> Option<&mut [u8]> {
+        let (ptr, len) = self.callback_memory.get()?;
+        // SAFETY: set by `JsHost::call` from the `&mut [u8]` the core lends for
+        // the duration of the import call, cleared before that call returns;
+        // the guest is suspended meanwhile, and JS is single-threaded, so no
+        // other reference to the memory is used while this one lives.
+        Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+    }
 }
 
 fn memory_range(offset: u64, len: u64, size: usize) -> core::Result<std::ops::Range<usize>> {
-  match offset.checked_add(len) {
-    Some(end) if end <= size as u64 => Ok(offset as usize..end as usize),
-    _ => Err(core::Error::OutOfBounds(format!(
-      "range {offset}..{} is outside the guest memory of {size} bytes",
-      offset as u128 + len as u128
-    ))),
-  }
+    match offset.checked_add(len) {
+        Some(end) if end <= size as u64 => Ok(offset as usize..end as usize),
+        _ => Err(core::Error::OutOfBounds(format!(
+            "range {offset}..{} is outside the guest memory of {size} bytes",
+            offset as u128 + len as u128
+        ))),
+    }
 }
 
 /// Largest offset or length `readMemory`/`writeMemory` take.
@@ -273,239 +285,251 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 #[napi]
 impl Executor {
-  /// Instruments and compiles `wasm` (cached per process by content and
-  /// options) and instantiates it.
-  ///
-  /// - `memLimit`: the most memory the guest may have, in 64 KiB pages
-  ///   (1..65536, like `WebAssembly.Memory`'s `maximum`); `memory.grow` past
-  ///   it returns -1.
-  /// - `env`: the imports. Functions for import module `"env"`; a nested
-  ///   object supplies another import module by name. Values convert as in
-  ///   the WebAssembly JS API: i32, f32 and f64 are numbers, i64 is a
-  ///   bigint; an import with several results returns an array. `env.memory`
-  ///   is created by the Executor.
-  ///
-  /// Throws a `TypeError` (`ERR_INVALID_ARG`, `ERR_INVALID_WASM`,
-  /// `ERR_UNSUPPORTED_FEATURE`, `ERR_UNSUPPORTED_MODULE`,
-  /// `ERR_IMPORT_MISSING`, `ERR_IMPORT_TYPE`, `ERR_ENTRY_NOT_FOUND`,
-  /// `ERR_INVALID_ENTRY`) or a `RangeError` (`ERR_INVALID_ARG`,
-  /// `ERR_MEMORY_LIMIT` when the module needs more memory than `memLimit`).
-  #[napi(
-    constructor,
-    ts_args_type = "wasm: Uint8Array | ArrayBuffer, memLimit: number, env?: Record<string, ((...args: any[]) => any) | Record<string, (...args: any[]) => any>>, options?: ExecutorOptions"
-  )]
-  pub fn new(
-    env: Env,
-    wasm: Unknown,
-    mem_limit: Unknown,
-    imports: Option<Unknown>,
-    options: Option<Unknown>,
-  ) -> Result<Self> {
-    let Some(BytesArg::Binary(wasm)) = bytes_arg(wasm, false)? else {
-      return Err(invalid_type(
-        &env,
-        &format!(
+    /// Instruments and compiles `wasm` (cached per process by content and
+    /// options) and instantiates it.
+    ///
+    /// - `memLimit`: the most memory the guest may have, in 64 KiB pages
+    ///   (1..65536, like `WebAssembly.Memory`'s `maximum`); `memory.grow` past
+    ///   it returns -1.
+    /// - `env`: the imports. Functions for import module `"env"`; a nested
+    ///   object supplies another import module by name. Values convert as in
+    ///   the WebAssembly JS API: i32, f32 and f64 are numbers, i64 is a
+    ///   bigint; an import with several results returns an array. `env.memory`
+    ///   is created by the Executor.
+    ///
+    /// Throws a `TypeError` (`ERR_INVALID_ARG`, `ERR_INVALID_WASM`,
+    /// `ERR_UNSUPPORTED_FEATURE`, `ERR_UNSUPPORTED_MODULE`,
+    /// `ERR_IMPORT_MISSING`, `ERR_IMPORT_TYPE`, `ERR_ENTRY_NOT_FOUND`,
+    /// `ERR_INVALID_ENTRY`) or a `RangeError` (`ERR_INVALID_ARG`,
+    /// `ERR_MEMORY_LIMIT` when the module needs more memory than `memLimit`).
+    #[napi(
+        constructor,
+        ts_args_type = "wasm: Uint8Array | ArrayBuffer, memLimit: number, env?: Record<string, ((...args: any[]) => any) | Record<string, (...args: any[]) => any>>, options?: ExecutorOptions"
+    )]
+    pub fn new(
+        env: Env,
+        wasm: Unknown,
+        mem_limit: Unknown,
+        imports: Option<Unknown>,
+        options: Option<Unknown>,
+    ) -> Result<Self> {
+        let Some(BytesArg::Binary(wasm)) = bytes_arg(wasm, false)? else {
+            return Err(invalid_type(
+                &env,
+                &format!(
           "wasm must be a Uint8Array, Buffer or ArrayBuffer with a WebAssembly module, got {}",
           describe(wasm)?
         ),
-      ));
-    };
-    let mem_limit = integer_arg(&env, mem_limit, "memLimit (pages of 64 KiB)", 1.0, 65536.0)?;
-    let imports = object_arg(&env, imports, "env")?;
-    let options = parse_options(&env, options)?;
-    let program_options = core::ProgramOptions {
-      costs: options.costs.unwrap_or_default().to_core(),
-      canonicalize_nans: options.canonicalize_nans.unwrap_or(false),
-    };
-    let config = core::ExecutorConfig {
-      memory_limit_pages: mem_limit as u64,
-      entry: options.entry,
-    };
-    let attempt = catch_unwind(AssertUnwindSafe(|| -> Result<Self> {
-      let program = core::Program::load(&wasm, &program_options).map_err(|e| core_error(&env, &e))?;
-      let imports = resolve_imports(&env, imports, program.imports())?;
-      let inner = core::Executor::new(program, config).map_err(|e| core_error(&env, &e))?;
-      Ok(Executor {
-        inner: RefCell::new(inner),
-        imports,
-        callback_memory: Cell::new(None),
-        thrown: RefCell::new(None),
-        poisoned: Cell::new(false),
-      })
-    }));
-    attempt.unwrap_or_else(|payload| Err(panic_error(&env, &*payload)))
-  }
-
-  /// Adds `gas` (a non-negative safe integer or a bigint) to the balance
-  /// and runs until the program finishes (`true`) or the balance is
-  /// negative at a pause point (`false`). With a balance of 0 or less (debt
-  /// from an overshoot) it returns `false` without running; once finished
-  /// it returns `true` without running again.
-  ///
-  /// A trap throws an `Error` with `code: 'ERR_WASM_TRAP'`, `kind` (e.g.
-  /// `'unreachable'`) and `wasmBacktrace`; an import that throws makes `run`
-  /// throw that same value. Either way the executor is then `'trapped'` and
-  /// every later `run` throws the same again. `ERR_EXECUTOR_BUSY` when
-  /// called from inside one of this executor's imports.
-  #[napi(ts_args_type = "gas: number | bigint")]
-  pub fn run(&self, env: Env, gas: Unknown) -> Result<bool> {
-    let gas = gas_arg(&env, gas)?;
-    let mut inner = self.inner_mut(&env, "run()")?;
-    let mut host = JsHost {
-      env: &env,
-      imports: &self.imports,
-      memory: &self.callback_memory,
-      thrown: None,
-    };
-    let outcome = self.guarded(&env, || Ok(inner.run(gas, &mut host)))?;
-    match outcome {
-      Ok(core::RunOutcome::Finished) => Ok(true),
-      Ok(core::RunOutcome::Paused) => Ok(false),
-      Err(e @ core::Error::HostError(_)) => {
-        if let Some(thrown) = host.thrown.take() {
-          *self.thrown.borrow_mut() = Some(thrown);
-        }
-        match &*self.thrown.borrow() {
-          Some(thrown) => Err(rethrow(&env, thrown.try_clone()?)),
-          None => Err(core_error(&env, &e)),
-        }
-      }
-      Err(e) => Err(core_error(&env, &e)),
+            ));
+        };
+        let mem_limit = integer_arg(&env, mem_limit, "memLimit (pages of 64 KiB)", 1.0, 65536.0)?;
+        let imports = object_arg(&env, imports, "env")?;
+        let options = parse_options(&env, options)?;
+        let program_options = core::ProgramOptions {
+            costs: options.costs.unwrap_or_default().to_core(),
+            canonicalize_nans: options.canonicalize_nans.unwrap_or(false),
+        };
+        let config = core::ExecutorConfig {
+            memory_limit_pages: mem_limit as u64,
+            entry: options.entry,
+        };
+        let attempt = catch_unwind(AssertUnwindSafe(|| -> Result<Self> {
+            let program =
+                core::Program::load(&wasm, &program_options).map_err(|e| core_error(&env, &e))?;
+            let imports = resolve_imports(&env, imports, program.imports())?;
+            let inner = core::Executor::new(program, config).map_err(|e| core_error(&env, &e))?;
+            Ok(Executor {
+                inner: RefCell::new(inner),
+                imports,
+                callback_memory: Cell::new(None),
+                thrown: RefCell::new(None),
+                poisoned: Cell::new(false),
+            })
+        }));
+        attempt.unwrap_or_else(|payload| Err(panic_error(&env, &*payload)))
     }
-  }
 
-  /// The whole running state (memory, globals, the paused stack, gas,
-  /// status) as a binary snapshot, to continue with `deserializeMemory` in
-  /// any Executor of the same module and options, in this or another
-  /// process. `undefined` once trapped. `ERR_EXECUTOR_BUSY` from inside an
-  /// import.
-  #[napi(ts_return_type = "Buffer | undefined")]
-  pub fn serialize_memory(&self, env: Env) -> Result<Either<Buffer, ()>> {
-    let mut inner = self.inner_mut(&env, "serializeMemory()")?;
-    self.guarded(&env, || {
-      if inner.status() == core::Status::Trapped {
-        return Ok(Either::B(()));
-      }
-      let snapshot = inner.snapshot().map_err(|e| core_error(&env, &e))?;
-      Ok(Either::A(snapshot.to_bytes().into()))
-    })
-  }
+    /// Adds `gas` (a non-negative safe integer or a bigint) to the balance
+    /// and runs until the program finishes (`true`) or the balance is
+    /// negative at a pause point (`false`). With a balance of 0 or less (debt
+    /// from an overshoot) it returns `false` without running; once finished
+    /// it returns `true` without running again.
+    ///
+    /// A trap throws an `Error` with `code: 'ERR_WASM_TRAP'`, `kind` (e.g.
+    /// `'unreachable'`) and `wasmBacktrace`; an import that throws makes `run`
+    /// throw that same value. Either way the executor is then `'trapped'` and
+    /// every later `run` throws the same again. `ERR_EXECUTOR_BUSY` when
+    /// called from inside one of this executor's imports.
+    #[napi(ts_args_type = "gas: number | bigint")]
+    pub fn run(&self, env: Env, gas: Unknown) -> Result<bool> {
+        let gas = gas_arg(&env, gas)?;
+        let mut inner = self.inner_mut(&env, "run()")?;
+        let mut host = JsHost {
+            env: &env,
+            imports: &self.imports,
+            memory: &self.callback_memory,
+            thrown: None,
+        };
+        let outcome = self.guarded(&env, || Ok(inner.run(gas, &mut host)))?;
+        match outcome {
+            Ok(core::RunOutcome::Finished) => Ok(true),
+            Ok(core::RunOutcome::Paused) => Ok(false),
+            Err(e @ core::Error::HostError(_)) => {
+                if let Some(thrown) = host.thrown.take() {
+                    *self.thrown.borrow_mut() = Some(thrown);
+                }
+                match &*self.thrown.borrow() {
+                    Some(thrown) => Err(rethrow(&env, thrown.try_clone()?)),
+                    None => Err(core_error(&env, &e)),
+                }
+            }
+            Err(e) => Err(core_error(&env, &e)),
+        }
+    }
 
-  /// The same snapshot as `serializeMemory`, as JSON text (memory in
-  /// base64); `deserializeMemory` takes it too. `undefined` once trapped.
-  #[napi(ts_return_type = "string | undefined")]
-  pub fn snapshot_json(&self, env: Env) -> Result<Either<String, ()>> {
-    let mut inner = self.inner_mut(&env, "snapshotJson()")?;
-    self.guarded(&env, || {
-      if inner.status() == core::Status::Trapped {
-        return Ok(Either::B(()));
-      }
-      let snapshot = inner.snapshot().map_err(|e| core_error(&env, &e))?;
-      Ok(Either::A(snapshot.to_json()))
-    })
-  }
+    /// The whole running state (memory, globals, the paused stack, gas,
+    /// status) as a binary snapshot, to continue with `deserializeMemory` in
+    /// any Executor of the same module and options, in this or another
+    /// process. `undefined` once trapped. `ERR_EXECUTOR_BUSY` from inside an
+    /// import.
+    #[napi(ts_return_type = "Buffer | undefined")]
+    pub fn serialize_memory(&self, env: Env) -> Result<Either<Buffer, ()>> {
+        let mut inner = self.inner_mut(&env, "serializeMemory()")?;
+        self.guarded(&env, || {
+            if inner.status() == core::Status::Trapped {
+                return Ok(Either::B(()));
+            }
+            let snapshot = inner.snapshot().map_err(|e| core_error(&env, &e))?;
+            Ok(Either::A(snapshot.to_bytes().into()))
+        })
+    }
 
-  /// Replaces the whole state with a snapshot from `serializeMemory` (bytes)
-  /// or `snapshotJson` (string). All or nothing: a snapshot of another
-  /// module or options (`ERR_SNAPSHOT_MISMATCH`), a corrupt or truncated one
-  /// (`ERR_SNAPSHOT_CORRUPT`, `ERR_SNAPSHOT_VERSION`) or one whose memory
-  /// exceeds `memLimit` (`ERR_SNAPSHOT_MEMORY_LIMIT`) throws and leaves the
-  /// executor unchanged. `ERR_EXECUTOR_BUSY` from inside an import.
-  #[napi(ts_args_type = "data: Uint8Array | ArrayBuffer | string")]
-  pub fn deserialize_memory(&self, env: Env, data: Unknown) -> Result<()> {
-    let Some(data) = bytes_arg(data, true)? else {
-      return Err(invalid_type(
+    /// The same snapshot as `serializeMemory`, as JSON text (memory in
+    /// base64); `deserializeMemory` takes it too. `undefined` once trapped.
+    #[napi(ts_return_type = "string | undefined")]
+    pub fn snapshot_json(&self, env: Env) -> Result<Either<String, ()>> {
+        let mut inner = self.inner_mut(&env, "snapshotJson()")?;
+        self.guarded(&env, || {
+            if inner.status() == core::Status::Trapped {
+                return Ok(Either::B(()));
+            }
+            let snapshot = inner.snapshot().map_err(|e| core_error(&env, &e))?;
+            Ok(Either::A(snapshot.to_json()))
+        })
+    }
+
+    /// Replaces the whole state with a snapshot from `serializeMemory` (bytes)
+    /// or `snapshotJson` (string). All or nothing: a snapshot of another
+    /// module or options (`ERR_SNAPSHOT_MISMATCH`), a corrupt or truncated one
+    /// (`ERR_SNAPSHOT_CORRUPT`, `ERR_SNAPSHOT_VERSION`) or one whose memory
+    /// exceeds `memLimit` (`ERR_SNAPSHOT_MEMORY_LIMIT`) throws and leaves the
+    /// executor unchanged. `ERR_EXECUTOR_BUSY` from inside an import.
+    #[napi(ts_args_type = "data: Uint8Array | ArrayBuffer | string")]
+    pub fn deserialize_memory(&self, env: Env, data: Unknown) -> Result<()> {
+        let Some(data) = bytes_arg(data, true)? else {
+            return Err(invalid_type(
         &env,
         &format!(
           "data must be a Uint8Array, Buffer or ArrayBuffer from serializeMemory() or a string from snapshotJson(), got {}",
           describe(data)?
         ),
       ));
-    };
-    let mut inner = self.inner_mut(&env, "deserializeMemory()")?;
-    self.guarded(&env, || {
-      let snapshot = match &data {
-        BytesArg::Binary(bytes) => core::Snapshot::from_bytes(bytes),
-        BytesArg::Text(text) => core::Snapshot::from_json(text),
-      }
-      .and_then(|snapshot| inner.restore(&snapshot));
-      snapshot.map_err(|e| core_error(&env, &e))?;
-      self.thrown.borrow_mut().take();
-      Ok(())
-    })
-  }
-
-  /// `'ready'` (nothing ran yet), `'paused'`, `'finished'` or `'trapped'`;
-  /// `'running'` when read from inside one of its imports.
-  #[napi(getter, ts_return_type = "'ready' | 'paused' | 'finished' | 'trapped' | 'running'")]
-  pub fn status(&self) -> &'static str {
-    match self.inner.try_borrow() {
-      Ok(inner) => inner.status().as_str(),
-      Err(_) => "running",
+        };
+        let mut inner = self.inner_mut(&env, "deserializeMemory()")?;
+        self.guarded(&env, || {
+            let snapshot = match &data {
+                BytesArg::Binary(bytes) => core::Snapshot::from_bytes(bytes),
+                BytesArg::Text(text) => core::Snapshot::from_json(text),
+            }
+            .and_then(|snapshot| inner.restore(&snapshot));
+            snapshot.map_err(|e| core_error(&env, &e))?;
+            self.thrown.borrow_mut().take();
+            Ok(())
+        })
     }
-  }
 
-  /// Total gas consumed so far (across snapshots: a restored executor
-  /// continues the count). `ERR_EXECUTOR_BUSY` from inside an import.
-  #[napi(getter)]
-  pub fn gas_used(&self, env: Env) -> Result<BigInt> {
-    Ok(BigInt::from(self.inner_ref(&env, "gasUsed")?.gas_used()))
-  }
-
-  /// Gas left; negative after an overshoot at a pause point (the debt is
-  /// paid from the next `run`'s gas). `ERR_EXECUTOR_BUSY` from inside an
-  /// import.
-  #[napi(getter)]
-  pub fn gas_balance(&self, env: Env) -> Result<BigInt> {
-    Ok(BigInt::from(self.inner_ref(&env, "gasBalance")?.gas_balance()))
-  }
-
-  /// Size of the guest's linear memory in bytes (0 if it has none).
-  #[napi(getter)]
-  pub fn memory_size(&self, env: Env) -> Result<f64> {
-    if let Some(memory) = self.callback_memory() {
-      return Ok(memory.len() as f64);
+    /// `'ready'` (nothing ran yet), `'paused'`, `'finished'` or `'trapped'`;
+    /// `'running'` when read from inside one of its imports.
+    #[napi(
+        getter,
+        ts_return_type = "'ready' | 'paused' | 'finished' | 'trapped' | 'running'"
+    )]
+    pub fn status(&self) -> &'static str {
+        match self.inner.try_borrow() {
+            Ok(inner) => inner.status().as_str(),
+            Err(_) => "running",
+        }
     }
-    Ok(self.inner_ref(&env, "memorySize")?.memory_size() as f64)
-  }
 
-  /// A copy of `length` bytes of guest memory from `offset`. Works inside
-  /// import callbacks too (e.g. to read a string the guest passes).
-  /// `RangeError` `ERR_OUT_OF_BOUNDS` when the range is outside the memory.
-  #[napi(ts_args_type = "offset: number, length: number")]
-  pub fn read_memory(&self, env: Env, offset: Unknown, length: Unknown) -> Result<Buffer> {
-    let offset = integer_arg(&env, offset, "offset", 0.0, MAX_SAFE_INTEGER)? as u64;
-    let length = integer_arg(&env, length, "length", 0.0, MAX_SAFE_INTEGER)? as u64;
-    self.guarded(&env, || {
-      let bytes = match self.callback_memory() {
-        Some(memory) => memory_range(offset, length, memory.len()).map(|r| memory[r].to_vec()),
-        None => self.inner_ref(&env, "readMemory()")?.read_memory(offset, length),
-      };
-      bytes.map(Buffer::from).map_err(|e| core_error(&env, &e))
-    })
-  }
+    /// Total gas consumed so far (across snapshots: a restored executor
+    /// continues the count). `ERR_EXECUTOR_BUSY` from inside an import.
+    #[napi(getter)]
+    pub fn gas_used(&self, env: Env) -> Result<BigInt> {
+        Ok(BigInt::from(self.inner_ref(&env, "gasUsed")?.gas_used()))
+    }
 
-  /// Copies `bytes` into guest memory at `offset`. Works inside import
-  /// callbacks too. `RangeError` `ERR_OUT_OF_BOUNDS` when it does not fit.
-  #[napi(ts_args_type = "offset: number, bytes: Uint8Array | ArrayBuffer")]
-  pub fn write_memory(&self, env: Env, offset: Unknown, bytes: Unknown) -> Result<()> {
-    let offset = integer_arg(&env, offset, "offset", 0.0, MAX_SAFE_INTEGER)? as u64;
-    let Some(BytesArg::Binary(bytes)) = bytes_arg(bytes, false)? else {
-      return Err(invalid_type(
-        &env,
-        &format!(
-          "bytes must be a Uint8Array, Buffer or ArrayBuffer, got {}",
-          describe(bytes)?
-        ),
-      ));
-    };
-    self.guarded(&env, || {
-      let written = match self.callback_memory() {
-        Some(memory) => memory_range(offset, bytes.len() as u64, memory.len())
-          .map(|r| memory[r].copy_from_slice(&bytes)),
-        None => self.inner_mut(&env, "writeMemory()")?.write_memory(offset, &bytes),
-      };
-      written.map_err(|e| core_error(&env, &e))
-    })
-  }
+    /// Gas left; negative after an overshoot at a pause point (the debt is
+    /// paid from the next `run`'s gas). `ERR_EXECUTOR_BUSY` from inside an
+    /// import.
+    #[napi(getter)]
+    pub fn gas_balance(&self, env: Env) -> Result<BigInt> {
+        Ok(BigInt::from(
+            self.inner_ref(&env, "gasBalance")?.gas_balance(),
+        ))
+    }
+
+    /// Size of the guest's linear memory in bytes (0 if it has none).
+    #[napi(getter)]
+    pub fn memory_size(&self, env: Env) -> Result<f64> {
+        if let Some(memory) = self.callback_memory() {
+            return Ok(memory.len() as f64);
+        }
+        Ok(self.inner_ref(&env, "memorySize")?.memory_size() as f64)
+    }
+
+    /// A copy of `length` bytes of guest memory from `offset`. Works inside
+    /// import callbacks too (e.g. to read a string the guest passes).
+    /// `RangeError` `ERR_OUT_OF_BOUNDS` when the range is outside the memory.
+    #[napi(ts_args_type = "offset: number, length: number")]
+    pub fn read_memory(&self, env: Env, offset: Unknown, length: Unknown) -> Result<Buffer> {
+        let offset = integer_arg(&env, offset, "offset", 0.0, MAX_SAFE_INTEGER)? as u64;
+        let length = integer_arg(&env, length, "length", 0.0, MAX_SAFE_INTEGER)? as u64;
+        self.guarded(&env, || {
+            let bytes = match self.callback_memory() {
+                Some(memory) => {
+                    memory_range(offset, length, memory.len()).map(|r| memory[r].to_vec())
+                }
+                None => self
+                    .inner_ref(&env, "readMemory()")?
+                    .read_memory(offset, length),
+            };
+            bytes.map(Buffer::from).map_err(|e| core_error(&env, &e))
+        })
+    }
+
+    /// Copies `bytes` into guest memory at `offset`. Works inside import
+    /// callbacks too. `RangeError` `ERR_OUT_OF_BOUNDS` when it does not fit.
+    #[napi(ts_args_type = "offset: number, bytes: Uint8Array | ArrayBuffer")]
+    pub fn write_memory(&self, env: Env, offset: Unknown, bytes: Unknown) -> Result<()> {
+        let offset = integer_arg(&env, offset, "offset", 0.0, MAX_SAFE_INTEGER)? as u64;
+        let Some(BytesArg::Binary(bytes)) = bytes_arg(bytes, false)? else {
+            return Err(invalid_type(
+                &env,
+                &format!(
+                    "bytes must be a Uint8Array, Buffer or ArrayBuffer, got {}",
+                    describe(bytes)?
+                ),
+            ));
+        };
+        self.guarded(&env, || {
+            let written = match self.callback_memory() {
+                Some(memory) => memory_range(offset, bytes.len() as u64, memory.len())
+                    .map(|r| memory[r].copy_from_slice(&bytes)),
+                None => self
+                    .inner_mut(&env, "writeMemory()")?
+                    .write_memory(offset, &bytes),
+            };
+            written.map_err(|e| core_error(&env, &e))
+        })
+    }
 }
