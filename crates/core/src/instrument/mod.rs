@@ -58,6 +58,10 @@ pub mod state {
     pub const REWINDING: i32 = 2;
 }
 
+/// The gas balance the host sets while rewinding (the real one waits in
+/// `__ws_gas_saved`): large enough that no check fires on the way back.
+pub const REWIND_FAKE_GAS: i64 = i64::MAX / 2;
+
 /// Default call-depth budget in bytes of estimated frame size.
 pub const DEFAULT_STACK_BUDGET: u32 = 512 * 1024;
 

@@ -21,13 +21,17 @@
 //!   memory and returns; each caller sees `state != 0` after its call and
 //!   unwinds its own frame the same way.
 //! * **Rewind.** The host sets `state = 2`, saves the real balance in
-//!   `gas_saved` and sets `gas = -1`, then calls the entry again. Every check
-//!   now takes its slow path: the function entry pops its frame (locals and
-//!   the target site `ri`); code regions are guarded by `ri == 0`, sites and
-//!   constructs by whether they contain the target; the target check site
-//!   finishes the rewind (`state = 0`, `gas = gas_saved`). Charges on the way
-//!   to the target are made against the fake balance and discarded, so
-//!   nothing is charged twice.
+//!   `gas_saved` and sets the balance to a large fake value (so no check
+//!   fires on the way back), then calls the entry again. Each function entry
+//!   sees `state` and pops its frame (locals and the target site `ri`); code
+//!   regions are guarded by `ri == 0`, sites and constructs by whether they
+//!   contain the target. The paused site finishes the rewind (`state = 0`,
+//!   `gas = gas_saved`): the function entry for its own site, the loop's
+//!   guard (before entering the loop, refunding the header charge that runs
+//!   again) for a loop header, the site itself for a dynamic-cost operator.
+//!   Charges on the way go to the fake balance and are discarded, so
+//!   nothing is charged twice. Check slow paths always leave the function,
+//!   so code that stays in a loop never touches VM state.
 //!
 //! Before/after for `(func $f (loop $l (call $g) (br $l)))`, simplified:
 //!
@@ -225,6 +229,9 @@ struct State<'f> {
     /// Whether `gas_tmp` is in use (false for non-pausing leaves, which
     /// charge the global directly).
     gas_in_local: bool,
+    /// Charge of each loop header's first run (refunded when a rewind
+    /// finishes at that header).
+    header_cost: HashMap<InstrSeqId, u64>,
     /// The function label (branches to it become branches to `body`).
     fn_label: InstrSeqId,
     body: Option<InstrSeqId>,
@@ -350,6 +357,7 @@ impl FuncPass<'_> {
             gas_tmp,
             gas_in_local: !is_leaf_fn,
             fn_label: entry,
+            header_cost: HashMap::new(),
             body: None,
             depth_local: None,
             unwind_label,
@@ -558,48 +566,41 @@ impl FuncPass<'_> {
         vec![gget(self.ids.gas), lset(st.gas_tmp)]
     }
 
-    /// Code run when the target site of a rewind is reached.
-    fn finish_rewind(&self, st: &State<'_>) -> Vec<(Instr, InstrLocId)> {
-        vec![
-            const_i32(0),
-            gset(self.ids.state),
-            gget(self.ids.gas_saved),
+    /// Code run when the innermost paused site is reached again: normal
+    /// mode, the real balance back. `refund` is added to the balance when
+    /// the site's own charge will be made again (a loop header's run).
+    fn finish_rewind(&self, st: &State<'_>, refund: u64) -> Vec<(Instr, InstrLocId)> {
+        let mut v = vec![const_i32(0), gset(self.ids.state), gget(self.ids.gas_saved)];
+        if refund > 0 {
+            v.extend([const_i64(refund as i64), binop(BinaryOp::I64Add)]);
+        }
+        v.extend([
             synth(LocalTee { local: st.gas_tmp }),
             gset(self.ids.gas),
             const_i32(0),
             lset(st.ri),
-        ]
+        ]);
+        v
     }
 
-    /// `gas = new_gas; if (gas < 0) { if (state) { [pop]; if (ri == k) finish } else unwind(k) }`
+    /// The check of pause site `k`:
+    /// `gas = new_gas; if (gas < 0) { state = unwinding; br $unwind (k) }`.
     ///
-    /// `new_gas` leaves the charged balance on the stack (empty: no charge).
+    /// The slow path always leaves the function, so the code that stays in
+    /// a loop touches no VM state (a path that falls back into the loop
+    /// after touching it makes Cranelift reload the memory base on every
+    /// iteration). While rewinding, the balance is a large fake value, so
+    /// checks never fire; the rewind is finished by the function entry, the
+    /// loop guard or the dynamic-cost site that paused
+    /// ([`Self::finish_rewind`]).
+    ///
+    /// `new_gas` leaves the charged balance on the stack.
     fn check_site(
         &self,
         st: &mut State<'_>,
         k: u32,
-        pop: bool,
         new_gas: Vec<(Instr, InstrLocId)>,
     ) -> Vec<(Instr, InstrLocId)> {
-        let finish = self.finish_rewind(st);
-        let then_finish = new_seq(st.func, finish);
-        let empty = new_seq(st.func, vec![]);
-        let mut rewinding = Vec::new();
-        if pop {
-            // Placeholder, replaced once the frame layout is known.
-            rewinding.push(synth(Unreachable {}));
-            rewinding.push(synth(Drop {}));
-        }
-        rewinding.extend([
-            lget(st.ri),
-            const_i32(k as i32),
-            binop(BinaryOp::I32Eq),
-            synth(IfElse {
-                consequent: then_finish,
-                alternative: empty,
-            }),
-        ]);
-        let rewinding = new_seq(st.func, rewinding);
         let unwinding = new_seq(
             st.func,
             vec![
@@ -613,25 +614,15 @@ impl FuncPass<'_> {
                 }),
             ],
         );
-        let slow = new_seq(
-            st.func,
-            vec![
-                gget(self.ids.state),
-                synth(IfElse {
-                    consequent: rewinding,
-                    alternative: unwinding,
-                }),
-            ],
-        );
-        let empty2 = new_seq(st.func, vec![]);
+        let empty = new_seq(st.func, vec![]);
         let mut code = new_gas;
         code.extend([
             synth(LocalTee { local: st.gas_tmp }),
             const_i64(0),
             binop(BinaryOp::I64LtS),
             synth(IfElse {
-                consequent: slow,
-                alternative: empty2,
+                consequent: unwinding,
+                alternative: empty,
             }),
         ]);
         code
@@ -799,14 +790,43 @@ impl FuncPass<'_> {
                         }),
                     ]);
                 }
+                // Rewinding: pop this function's frame first; if it paused
+                // right here, finish (refunding the entry charge below).
+                let finish = self.finish_rewind(st, first_cost);
+                let then_finish = new_seq(st.func, finish);
+                let empty = new_seq(st.func, vec![]);
+                let rewinding = new_seq(
+                    st.func,
+                    vec![
+                        // Placeholder, replaced once the frame layout is known.
+                        synth(Unreachable {}),
+                        synth(Drop {}),
+                        lget(st.ri),
+                        const_i32(k as i32),
+                        binop(BinaryOp::I32Eq),
+                        synth(IfElse {
+                            consequent: then_finish,
+                            alternative: empty,
+                        }),
+                    ],
+                );
+                let normal = new_seq(st.func, vec![]);
+                site.extend([
+                    gget(self.ids.state),
+                    synth(IfElse {
+                        consequent: rewinding,
+                        alternative: normal,
+                    }),
+                ]);
                 let charge = self.charged_gas(st, first_cost, true);
-                site.extend(self.check_site(st, k, true, charge));
+                site.extend(self.check_site(st, k, charge));
                 items.push(Item::Site(site));
             }
             SeqKind::Loop => {
                 let k = self.alloc_site(st);
+                st.header_cost.insert(seq, first_cost);
                 let charge = self.charged_gas(st, first_cost, false);
-                let code = self.check_site(st, k, false, charge);
+                let code = self.check_site(st, k, charge);
                 items.push(Item::Site(code));
             }
             _ => {}
@@ -847,7 +867,7 @@ impl FuncPass<'_> {
                         st.func.block_mut(inner).ty = InstrSeqType::Simple(None);
                         let mut site = Vec::new();
                         site.push(synth(Block { seq: inner }));
-                        items.push(Item::Site(self.guarded(st, lo, hi, site)));
+                        items.push(Item::Site(self.guarded(st, lo, hi, site, None)));
                         st.pool.put(st.locals, &param_l);
                         for &l in lower_l.iter().chain(res_l.iter()) {
                             cur.push(lget(l));
@@ -877,7 +897,8 @@ impl FuncPass<'_> {
                         st.func.block_mut(inner).instrs = body;
                         st.func.block_mut(inner).ty = InstrSeqType::Simple(None);
                         let site = vec![synth(Loop { seq: inner })];
-                        items.push(Item::Site(self.guarded(st, lo, hi, site)));
+                        let refund = st.header_cost.get(&inner).copied().unwrap_or(0);
+                        items.push(Item::Site(self.guarded(st, lo, hi, site, Some(refund))));
                         for &l in lower_l.iter().chain(res_l.iter()) {
                             cur.push(lget(l));
                         }
@@ -942,7 +963,7 @@ impl FuncPass<'_> {
                                 alternative,
                             }),
                         ]);
-                        items.push(Item::Site(self.guarded(st, lo, hi, site)));
+                        items.push(Item::Site(self.guarded(st, lo, hi, site, None)));
                         for &l in lower_l.iter().chain(res_l.iter()) {
                             cur.push(lget(l));
                         }
@@ -1063,7 +1084,7 @@ impl FuncPass<'_> {
                     for &l in res_l.iter().rev() {
                         site.push(lset(l));
                     }
-                    items.push(Item::Site(self.guarded(st, k, k, site)));
+                    items.push(Item::Site(self.guarded(st, k, k, site, None)));
                     st.pool.put(st.locals, &arg_l);
                     for &l in lower_l.iter().chain(res_l.iter()) {
                         cur.push(lget(l));
@@ -1098,14 +1119,26 @@ impl FuncPass<'_> {
                         binop(BinaryOp::I64Mul),
                         binop(BinaryOp::I64Sub),
                     ]);
-                    let check = self.check_site(st, k, false, site);
+                    let check = self.check_site(st, k, site);
                     let mut site = check;
+                    // Reached again by a rewind: the charge above went to
+                    // the fake balance; finish with the saved one.
+                    let finish = self.finish_rewind(st, 0);
+                    let finish = new_seq(st.func, finish);
+                    let empty = new_seq(st.func, vec![]);
+                    site.extend([
+                        lget(st.ri),
+                        synth(IfElse {
+                            consequent: finish,
+                            alternative: empty,
+                        }),
+                    ]);
                     site.extend(arg_l.iter().map(|&l| lget(l)));
                     site.push((instr.clone(), loc));
                     for &l in res_l.iter().rev() {
                         site.push(lset(l));
                     }
-                    items.push(Item::Site(self.guarded(st, k, k, site)));
+                    items.push(Item::Site(self.guarded(st, k, k, site, None)));
                     st.pool.put(st.locals, &arg_l);
                     for &l in lower_l.iter().chain(res_l.iter()) {
                         cur.push(lget(l));
@@ -1195,12 +1228,17 @@ impl FuncPass<'_> {
     }
 
     /// Wraps site code in `if (ri == 0 || lo <= ri <= hi)`.
+    ///
+    /// `finish_at_lo`: the construct is a loop whose header is site `lo`;
+    /// when the rewind targets it, finish the rewind here, before entering
+    /// the loop, refunding the header's charge (it is made again).
     fn guarded(
         &self,
         st: &mut State<'_>,
         lo: u32,
         hi: u32,
         site: Vec<(Instr, InstrLocId)>,
+        finish_at_lo: Option<u64>,
     ) -> Vec<(Instr, InstrLocId)> {
         if hi < lo {
             // A construct without sites inside: it runs only in normal mode.
@@ -1225,17 +1263,29 @@ impl FuncPass<'_> {
             .builder_mut()
             .dangling_instr_seq(InstrSeqType::Simple(None))
             .id();
-        let out_of_range = new_seq(
-            st.func,
-            vec![
+        let mut rewinding = vec![
+            lget(st.ri),
+            const_i32(lo as i32),
+            binop(BinaryOp::I32Sub),
+            const_i32((hi - lo) as i32),
+            binop(BinaryOp::I32GtU),
+            synth(BrIf { block: skip }),
+        ];
+        if let Some(refund) = finish_at_lo {
+            let finish = self.finish_rewind(st, refund);
+            let finish = new_seq(st.func, finish);
+            let empty = new_seq(st.func, vec![]);
+            rewinding.extend([
                 lget(st.ri),
                 const_i32(lo as i32),
-                binop(BinaryOp::I32Sub),
-                const_i32((hi - lo) as i32),
-                binop(BinaryOp::I32GtU),
-                synth(BrIf { block: skip }),
-            ],
-        );
+                binop(BinaryOp::I32Eq),
+                synth(IfElse {
+                    consequent: finish,
+                    alternative: empty,
+                }),
+            ]);
+        }
+        let out_of_range = new_seq(st.func, rewinding);
         let empty = new_seq(st.func, vec![]);
         let mut body = vec![
             lget(st.ri),

@@ -429,7 +429,9 @@ impl Executor {
         if resuming {
             set(&live.state, st, Val::I32(state::REWINDING))?;
             set(&live.gas_saved, st, Val::I64(self.balance))?;
-            set(&live.gas, st, Val::I64(-1))?;
+            // A fake balance no charge on the way back can exhaust: no check
+            // fires until the paused site restores the real one.
+            set(&live.gas, st, Val::I64(crate::instrument::REWIND_FAKE_GAS))?;
         } else {
             set(&live.state, st, Val::I32(state::NORMAL))?;
             set(&live.gas, st, Val::I64(self.balance))?;

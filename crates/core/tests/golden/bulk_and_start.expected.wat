@@ -25,6 +25,58 @@
     (local i32 i32 i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block ;; label = @2
+        global.get 3
+        if ;; label = @3
+          global.get 4
+          i32.const 32
+          i32.sub
+          local.tee 4
+          global.set 4
+          local.get 4
+          i32.load 1
+          i32.const 1
+          i32.ne
+          if ;; label = @4
+            call $__ws_trap_corrupt_unwind
+          else
+          end
+          local.get 4
+          i32.load 1 offset=4
+          local.tee 0
+          i32.const 1
+          i32.sub
+          i32.const 4
+          i32.ge_u
+          if ;; label = @4
+            call $__ws_trap_corrupt_unwind
+          else
+          end
+          local.get 4
+          i32.load 1 offset=8
+          local.set 3
+          local.get 4
+          i32.load 1 offset=16
+          local.set 2
+          local.get 4
+          i32.load 1 offset=24
+          local.set 1
+          local.get 0
+          i32.const 1
+          i32.eq
+          if ;; label = @4
+            i32.const 0
+            global.set 3
+            global.get 2
+            i64.const 12
+            i64.add
+            local.tee 5
+            global.set 1
+            i32.const 0
+            local.set 0
+          else
+          end
+        else
+        end
         global.get 1
         i64.const 12
         i64.sub
@@ -32,62 +84,12 @@
         i64.const 0
         i64.lt_s
         if ;; label = @3
-          global.get 3
-          if ;; label = @4
-            global.get 4
-            i32.const 32
-            i32.sub
-            local.tee 4
-            global.set 4
-            local.get 4
-            i32.load 1
-            i32.const 1
-            i32.ne
-            if ;; label = @5
-              call $__ws_trap_corrupt_unwind
-            else
-            end
-            local.get 4
-            i32.load 1 offset=4
-            local.tee 0
-            i32.const 1
-            i32.sub
-            i32.const 4
-            i32.ge_u
-            if ;; label = @5
-              call $__ws_trap_corrupt_unwind
-            else
-            end
-            local.get 4
-            i32.load 1 offset=8
-            local.set 3
-            local.get 4
-            i32.load 1 offset=16
-            local.set 2
-            local.get 4
-            i32.load 1 offset=24
-            local.set 1
-            local.get 0
-            i32.const 1
-            i32.eq
-            if ;; label = @5
-              i32.const 0
-              global.set 3
-              global.get 2
-              local.tee 5
-              global.set 1
-              i32.const 0
-              local.set 0
-            else
-            end
-          else
-            local.get 5
-            global.set 1
-            i32.const 1
-            global.set 3
-            i32.const 1
-            br 3 (;@1;)
-          end
+          local.get 5
+          global.set 1
+          i32.const 1
+          global.set 3
+          i32.const 1
+          br 2 (;@1;)
         else
         end
         local.get 0
@@ -126,29 +128,23 @@
           i64.const 0
           i64.lt_s
           if ;; label = @4
-            global.get 3
-            if ;; label = @5
-              local.get 0
-              i32.const 2
-              i32.eq
-              if ;; label = @6
-                i32.const 0
-                global.set 3
-                global.get 2
-                local.tee 5
-                global.set 1
-                i32.const 0
-                local.set 0
-              else
-              end
-            else
-              local.get 5
-              global.set 1
-              i32.const 1
-              global.set 3
-              i32.const 2
-              br 4 (;@1;)
-            end
+            local.get 5
+            global.set 1
+            i32.const 1
+            global.set 3
+            i32.const 2
+            br 3 (;@1;)
+          else
+          end
+          local.get 0
+          if ;; label = @4
+            i32.const 0
+            global.set 3
+            global.get 2
+            local.tee 5
+            global.set 1
+            i32.const 0
+            local.set 0
           else
           end
           local.get 1
@@ -192,29 +188,23 @@
           i64.const 0
           i64.lt_s
           if ;; label = @4
-            global.get 3
-            if ;; label = @5
-              local.get 0
-              i32.const 3
-              i32.eq
-              if ;; label = @6
-                i32.const 0
-                global.set 3
-                global.get 2
-                local.tee 5
-                global.set 1
-                i32.const 0
-                local.set 0
-              else
-              end
-            else
-              local.get 5
-              global.set 1
-              i32.const 1
-              global.set 3
-              i32.const 3
-              br 4 (;@1;)
-            end
+            local.get 5
+            global.set 1
+            i32.const 1
+            global.set 3
+            i32.const 3
+            br 3 (;@1;)
+          else
+          end
+          local.get 0
+          if ;; label = @4
+            i32.const 0
+            global.set 3
+            global.get 2
+            local.tee 5
+            global.set 1
+            i32.const 0
+            local.set 0
           else
           end
           local.get 3
@@ -255,29 +245,23 @@
           i64.const 0
           i64.lt_s
           if ;; label = @4
-            global.get 3
-            if ;; label = @5
-              local.get 0
-              i32.const 4
-              i32.eq
-              if ;; label = @6
-                i32.const 0
-                global.set 3
-                global.get 2
-                local.tee 5
-                global.set 1
-                i32.const 0
-                local.set 0
-              else
-              end
-            else
-              local.get 5
-              global.set 1
-              i32.const 1
-              global.set 3
-              i32.const 4
-              br 4 (;@1;)
-            end
+            local.get 5
+            global.set 1
+            i32.const 1
+            global.set 3
+            i32.const 4
+            br 3 (;@1;)
+          else
+          end
+          local.get 0
+          if ;; label = @4
+            i32.const 0
+            global.set 3
+            global.get 2
+            local.tee 5
+            global.set 1
+            i32.const 0
+            local.set 0
           else
           end
           local.get 1
