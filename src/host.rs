@@ -189,11 +189,16 @@ impl core::Host for JsHost<'_> {
         let previous = self
             .memory
             .replace(Some((memory.as_mut_ptr(), memory.len())));
-        let outcome = self.call_js(import, args, results);
+        // A handle scope per call: a long run makes millions of calls inside
+        // one `run`, and the values of each must not pile up until it ends.
+        let outcome = self.env.run_in_scope(|| {
+            self.call_js(import, args, results)
+                .map_err(|error| take_pending(self.env, error))
+        });
         self.memory.set(previous);
         outcome.map_err(|error| {
             let message = format!("import {} threw: {}", import.name, error.reason);
-            self.thrown = Some(take_pending(self.env, error));
+            self.thrown = Some(error);
             core::HostError(message)
         })
     }

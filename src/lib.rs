@@ -259,14 +259,15 @@ impl Executor {
         self.inner.try_borrow().map_err(|_| Self::busy(env, what))
     }
 
-    /// The guest memory of the import callback in progress, if any.
-    fn callback_memory(&self) -> Option<&mut [u8]> {
+    /// Runs `f` on the guest memory of the import callback in progress;
+    /// `None` outside import callbacks.
+    fn with_callback_memory<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
         let (ptr, len) = self.callback_memory.get()?;
         // SAFETY: set by `JsHost::call` from the `&mut [u8]` the core lends for
         // the duration of the import call, cleared before that call returns;
         // the guest is suspended meanwhile, and JS is single-threaded, so no
-        // other reference to the memory is used while this one lives.
-        Some(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+        // other reference to the memory is used while `f` runs.
+        Some(f(unsafe { std::slice::from_raw_parts_mut(ptr, len) }))
     }
 }
 
@@ -481,8 +482,8 @@ impl Executor {
     /// Size of the guest's linear memory in bytes (0 if it has none).
     #[napi(getter)]
     pub fn memory_size(&self, env: Env) -> Result<f64> {
-        if let Some(memory) = self.callback_memory() {
-            return Ok(memory.len() as f64);
+        if let Some(len) = self.with_callback_memory(|memory| memory.len()) {
+            return Ok(len as f64);
         }
         Ok(self.inner_ref(&env, "memorySize")?.memory_size() as f64)
     }
@@ -495,10 +496,11 @@ impl Executor {
         let offset = integer_arg(&env, offset, "offset", 0.0, MAX_SAFE_INTEGER)? as u64;
         let length = integer_arg(&env, length, "length", 0.0, MAX_SAFE_INTEGER)? as u64;
         self.guarded(&env, || {
-            let bytes = match self.callback_memory() {
-                Some(memory) => {
-                    memory_range(offset, length, memory.len()).map(|r| memory[r].to_vec())
-                }
+            let inside = self.with_callback_memory(|memory| {
+                memory_range(offset, length, memory.len()).map(|r| memory[r].to_vec())
+            });
+            let bytes = match inside {
+                Some(bytes) => bytes,
                 None => self
                     .inner_ref(&env, "readMemory()")?
                     .read_memory(offset, length),
@@ -522,9 +524,12 @@ impl Executor {
             ));
         };
         self.guarded(&env, || {
-            let written = match self.callback_memory() {
-                Some(memory) => memory_range(offset, bytes.len() as u64, memory.len())
-                    .map(|r| memory[r].copy_from_slice(&bytes)),
+            let inside = self.with_callback_memory(|memory| {
+                memory_range(offset, bytes.len() as u64, memory.len())
+                    .map(|r| memory[r].copy_from_slice(&bytes))
+            });
+            let written = match inside {
+                Some(written) => written,
                 None => self
                     .inner_mut(&env, "writeMemory()")?
                     .write_memory(offset, &bytes),
