@@ -283,49 +283,71 @@ pub fn build_driver(original: &[u8], steps: &[Step]) -> Result<Vec<u8>, String> 
                     },
                     |_| {},
                 );
-            for (k, r) in resolved.iter().enumerate() {
+            // Dispatch by binary search on `sel` (log2(n) comparisons: a
+            // br_table over n nested blocks would charge n `block`s).
+            if !resolved.is_empty() {
+                let case = |t: &mut walrus::InstrSeqBuilder, k: usize| {
+                    let r = &resolved[k];
+                    for v in &r.push {
+                        t.const_(*v);
+                    }
+                    match r.target {
+                        Target::Call(f) => {
+                            t.call(f);
+                        }
+                        Target::Global(g) => {
+                            t.global_get(g);
+                        }
+                    }
+                    for (i, ty) in r.results.iter().enumerate().rev() {
+                        t.local_set(scratch[&(type_key(*ty), i)]);
+                    }
+                    for (i, ty) in r.results.iter().enumerate() {
+                        t.local_get(scratch[&(type_key(*ty), i)]);
+                        match ty {
+                            ValType::I32 => {
+                                t.call(report["r_i32"]);
+                            }
+                            ValType::I64 => {
+                                t.call(report["r_i64"]);
+                            }
+                            ValType::F32 => {
+                                t.unop(UnaryOp::I32ReinterpretF32).call(report["r_f32"]);
+                            }
+                            _ => {
+                                t.unop(UnaryOp::I64ReinterpretF64).call(report["r_f64"]);
+                            }
+                        }
+                    }
+                    t.br(drive_id);
+                };
+                fn tree(
+                    b: &mut walrus::InstrSeqBuilder,
+                    lo: usize,
+                    hi: usize,
+                    sel: walrus::LocalId,
+                    case: &dyn Fn(&mut walrus::InstrSeqBuilder, usize),
+                ) {
+                    if hi - lo == 1 {
+                        case(b, lo);
+                        return;
+                    }
+                    let mid = (lo + hi) / 2;
+                    b.local_get(sel)
+                        .i32_const(mid as i32)
+                        .binop(BinaryOp::I32LtS)
+                        .if_else(
+                            None,
+                            |t| tree(t, lo, mid, sel, case),
+                            |e| tree(e, mid, hi, sel, case),
+                        );
+                }
+                // Out-of-range selectors fall through to the trap below.
                 drive
                     .local_get(sel)
-                    .i32_const(k as i32)
-                    .binop(BinaryOp::I32Eq)
-                    .if_else(
-                        None,
-                        |t| {
-                            for v in &r.push {
-                                t.const_(*v);
-                            }
-                            match r.target {
-                                Target::Call(f) => {
-                                    t.call(f);
-                                }
-                                Target::Global(g) => {
-                                    t.global_get(g);
-                                }
-                            }
-                            for (i, ty) in r.results.iter().enumerate().rev() {
-                                t.local_set(scratch[&(type_key(*ty), i)]);
-                            }
-                            for (i, ty) in r.results.iter().enumerate() {
-                                t.local_get(scratch[&(type_key(*ty), i)]);
-                                match ty {
-                                    ValType::I32 => {
-                                        t.call(report["r_i32"]);
-                                    }
-                                    ValType::I64 => {
-                                        t.call(report["r_i64"]);
-                                    }
-                                    ValType::F32 => {
-                                        t.unop(UnaryOp::I32ReinterpretF32).call(report["r_f32"]);
-                                    }
-                                    _ => {
-                                        t.unop(UnaryOp::I64ReinterpretF64).call(report["r_f64"]);
-                                    }
-                                }
-                            }
-                            t.br(drive_id);
-                        },
-                        |_| {},
-                    );
+                    .i32_const(resolved.len() as i32)
+                    .binop(BinaryOp::I32LtU)
+                    .if_else(None, |t| tree(t, 0, resolved.len(), sel, &case), |_| {});
             }
             drive.unreachable();
         });
@@ -474,7 +496,7 @@ impl Host for DriverHost {
 
 // ------------------------------------------------------------ pause loop
 
-pub fn executor(program: &Arc<Program>, memory_limit_pages: u64) -> Executor {
+pub fn try_executor(program: &Arc<Program>, memory_limit_pages: u64) -> Result<Executor, Error> {
     Executor::new(
         program.clone(),
         ExecutorConfig {
@@ -482,7 +504,10 @@ pub fn executor(program: &Arc<Program>, memory_limit_pages: u64) -> Executor {
             entry: Some(DRIVER_ENTRY.to_string()),
         },
     )
-    .expect("driver executor instantiates")
+}
+
+pub fn executor(program: &Arc<Program>, memory_limit_pages: u64) -> Executor {
+    try_executor(program, memory_limit_pages).expect("driver executor instantiates")
 }
 
 /// Moves a paused executor's state into a fresh executor through the
@@ -525,12 +550,22 @@ pub fn migrate(
             old.memory_size()
         ));
     }
+    // Memory: all of it up to 32 MiB, else 64 evenly spaced 4 KiB windows
+    // (spec tests grow memories to gigabytes).
     let n = old.memory_size();
-    if n > 0 {
-        let a = old.read_memory(0, n).map_err(|e| e.to_string())?;
-        let b = fresh.read_memory(0, n).map_err(|e| e.to_string())?;
+    let windows: Vec<(u64, u64)> = if n <= 32 << 20 {
+        vec![(0, n)]
+    } else {
+        (0..64).map(|i| ((n - 4096) / 63 * i, 4096)).collect()
+    };
+    for (at, len) in windows {
+        if len == 0 {
+            continue;
+        }
+        let a = old.read_memory(at, len).map_err(|e| e.to_string())?;
+        let b = fresh.read_memory(at, len).map_err(|e| e.to_string())?;
         if a != b {
-            return Err("restored memory differs".into());
+            return Err(format!("restored memory differs in [{at}, {})", at + len));
         }
     }
     Ok(fresh)
@@ -553,15 +588,45 @@ pub fn end_of(r: Result<RunOutcome, Error>) -> Option<End> {
     }
 }
 
-/// Gas slicing policy of one run.
+/// Gas slicing policy of one run: random slices in `1..=max_slice`. With
+/// `escalate_every > 0`, `max_slice` doubles after that many slices since
+/// the last `reset` (bounds the pauses of long computations).
 #[derive(Clone, Debug)]
 pub struct Slicing {
     pub rng: Rng,
     pub max_slice: u64,
+    pub base_slice: u64,
+    pub escalate_every: u64,
+    pub count: u64,
 }
 
 impl Slicing {
+    pub fn new(rng: Rng, max_slice: u64) -> Slicing {
+        Slicing {
+            rng,
+            max_slice,
+            base_slice: max_slice,
+            escalate_every: 0,
+            count: 0,
+        }
+    }
+    pub fn escalating(rng: Rng, max_slice: u64, every: u64) -> Slicing {
+        Slicing {
+            escalate_every: every,
+            ..Slicing::new(rng, max_slice)
+        }
+    }
+    pub fn reset(&mut self) {
+        self.max_slice = self.base_slice;
+        self.count = 0;
+    }
     pub fn next(&mut self) -> u64 {
+        if self.escalate_every > 0 {
+            self.count += 1;
+            if self.count % self.escalate_every == 0 {
+                self.max_slice = self.max_slice.saturating_mul(2);
+            }
+        }
         self.rng.range(1, self.max_slice)
     }
 }
