@@ -385,6 +385,11 @@ impl Executor {
             } else {
                 val_i64(self.live.gas.get(&mut *st))
             };
+            // The balance lives in a local of each function between calls
+            // and pause points, so after a trap the global holds the value
+            // at the trapping function's last call, pause point or refund:
+            // count what it shows, never more than the run had.
+            let after = if result.is_err() { after.min(before) } else { after };
             self.used = self.used.saturating_add(before.saturating_sub(after).max(0) as u64);
             self.balance = after;
             match result {
@@ -755,7 +760,10 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
         }
     }
     let instance = Instance::new(&mut store, module, &imports).map_err(|e| {
-        if e.to_string().contains("memory") {
+        if e.downcast_ref::<Trap>().is_some() {
+            // An active segment out of bounds traps at instantiation.
+            map_trap(e)
+        } else if e.to_string().contains("memory") {
             Error::MemoryLimit(format!("{e:#}"))
         } else {
             Error::Internal(format!("instantiation failed: {e:#}"))
