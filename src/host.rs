@@ -13,10 +13,78 @@ use crate::error::{js_error, take_pending, ErrorClass, ERR_IMPORT_MISSING, ERR_I
 
 /// A JS function supplying one import, with the import's signature.
 pub struct JsImport {
-    function: FunctionRef<Unknown<'static>, Unknown<'static>>,
+    function: WeakFunction,
     signature: core::FuncImport,
     /// `module.name`, for messages.
     name: String,
+}
+
+/// A weak reference to an import function. The Executor's JS object keeps
+/// the function alive (see [`keep_alive`]), so the garbage collector sees
+/// the path object → function → closure → object: an import that refers to
+/// its own Executor (to read its memory, say) does not keep it alive
+/// forever, as a strong reference (a GC root) would.
+struct WeakFunction {
+    env: sys::napi_env,
+    reference: sys::napi_ref,
+}
+
+impl WeakFunction {
+    fn new(env: &Env, function: Unknown) -> Result<Self> {
+        let mut reference = std::ptr::null_mut();
+        // SAFETY: a Node-API call on the current env with a live value.
+        let status =
+            unsafe { sys::napi_create_reference(env.raw(), function.raw(), 0, &mut reference) };
+        if status != sys::Status::napi_ok {
+            return Err(Error::new(
+                Status::from(status),
+                "cannot reference an import",
+            ));
+        }
+        Ok(WeakFunction {
+            env: env.raw(),
+            reference,
+        })
+    }
+
+    /// The function; alive while the Executor's JS object is, which it is
+    /// whenever one of its methods runs.
+    fn get(&self, env: &Env) -> Result<sys::napi_value> {
+        let mut value = std::ptr::null_mut();
+        // SAFETY: a Node-API call on the env that created the reference.
+        unsafe { sys::napi_get_reference_value(env.raw(), self.reference, &mut value) };
+        if value.is_null() {
+            return Err(Error::from_reason(
+                "an import function was garbage-collected",
+            ));
+        }
+        Ok(value)
+    }
+}
+
+impl Drop for WeakFunction {
+    fn drop(&mut self) {
+        // SAFETY: executors are dropped by their JS object's finalizer, on the
+        // JS thread of the env that created the reference.
+        unsafe { sys::napi_delete_reference(self.env, self.reference) };
+    }
+}
+
+/// Stores `functions` on `owner` under a fresh symbol (non-enumerable,
+/// read-only), so they live exactly as long as `owner`.
+fn keep_alive(env: &Env, owner: &mut Object, functions: &[Unknown]) -> Result<()> {
+    if functions.is_empty() {
+        return Ok(());
+    }
+    let mut list = env.create_array(functions.len() as u32)?;
+    for (i, function) in functions.iter().enumerate() {
+        list.set(i as u32, *function)?;
+    }
+    let key = env.create_symbol(Some("wasm-sandbox imports"))?;
+    owner.define_properties(&[Property::new()
+        .with_name(env, key)?
+        .with_napi_value(env, list)?
+        .with_property_attributes(PropertyAttributes::Default)])
 }
 
 /// The signature of an import as the error messages show it, e.g.
@@ -40,13 +108,16 @@ fn signature(import: &core::FuncImport) -> String {
 /// Finds a function for every import of the module: `env[name]` for module
 /// `"env"`, `env[module][name]` for any other module. A missing one is a
 /// `TypeError` `ERR_IMPORT_MISSING`, a non-function `ERR_IMPORT_TYPE`; both
-/// name the import and its signature.
+/// name the import and its signature. The functions are kept alive by
+/// `owner`, the Executor's JS object.
 pub fn resolve_imports(
     env: &Env,
+    owner: &mut Object,
     imports: Option<Object>,
     wanted: &[core::FuncImport],
 ) -> Result<Vec<JsImport>> {
     let mut resolved = Vec::with_capacity(wanted.len());
+    let mut functions = Vec::with_capacity(wanted.len());
     for import in wanted {
         let name = format!("{}.{}", import.module, import.name);
         let expected = format!("a function {}", signature(import));
@@ -103,14 +174,14 @@ pub fn resolve_imports(
                 ))
             }
         }
-        // SAFETY: the type was checked just above.
-        let function: Function<Unknown<'static>, Unknown<'static>> = unsafe { value.cast()? };
         resolved.push(JsImport {
-            function: function.create_ref()?,
+            function: WeakFunction::new(env, value)?,
             signature: import.clone(),
             name,
         });
+        functions.push(value);
     }
+    keep_alive(env, owner, &functions)?;
     Ok(resolved)
 }
 
@@ -136,7 +207,7 @@ impl JsHost<'_> {
         results: &mut [core::Value],
     ) -> Result<()> {
         let env = self.env;
-        let function = import.function.borrow_back(env)?;
+        let function = import.function.get(env)?;
         let argv = args
             .iter()
             .map(|a| to_js(env, *a).map(|v| v.raw()))
@@ -151,7 +222,7 @@ impl JsHost<'_> {
             sys::napi_call_function(
                 env.raw(),
                 this,
-                function.raw(),
+                function,
                 argv.len(),
                 argv.as_ptr(),
                 &mut returned,

@@ -309,6 +309,7 @@ impl Executor {
     )]
     pub fn new(
         env: Env,
+        mut this: This,
         wasm: Unknown,
         mem_limit: Unknown,
         imports: Option<Unknown>,
@@ -337,7 +338,7 @@ impl Executor {
         let attempt = catch_unwind(AssertUnwindSafe(|| -> Result<Self> {
             let program =
                 core::Program::load(&wasm, &program_options).map_err(|e| core_error(&env, &e))?;
-            let imports = resolve_imports(&env, imports, program.imports())?;
+            let imports = resolve_imports(&env, &mut this.object, imports, program.imports())?;
             let inner = core::Executor::new(program, config).map_err(|e| core_error(&env, &e))?;
             Ok(Executor {
                 inner: RefCell::new(inner),

@@ -1,0 +1,47 @@
+// Garbage collection: an Executor keeps its import functions alive exactly
+// as long as itself, so dropped Executors are collected even when their
+// imports refer back to them (as imports that read guest memory do).
+'use strict'
+
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const v8 = require('node:v8')
+const vm = require('node:vm')
+
+const { Executor, countWasm, COUNT, assertConsecutive } = require('./helpers')
+
+v8.setFlagsFromString('--expose-gc')
+const gc = vm.runInNewContext('gc')
+
+async function collectGarbage() {
+  for (let k = 0; k < 6; k++) {
+    gc()
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+test('dropped Executors are collected, also when their imports refer to them', async () => {
+  const wasm = countWasm()
+  const made = 2000
+  let collected = 0
+  const registry = new FinalizationRegistry(() => collected++)
+  for (let k = 0; k < made; k++) {
+    const executor = new Executor(wasm, 65536, {
+      print: () => executor.readMemory(0, 4),
+    })
+    executor.run(500)
+    registry.register(executor, k)
+  }
+  await collectGarbage()
+  assert.ok(collected > made * 0.9, `${collected} of ${made} collected`)
+})
+
+test('the import functions live as long as the Executor, whoever else drops them', async () => {
+  const printed = []
+  const executor = (() => new Executor(countWasm(), 65536, { print: (i) => printed.push(i) }))()
+  executor.run(5000)
+  await collectGarbage()
+  while (!executor.run(100000)) await collectGarbage()
+  assert.equal(printed.length, COUNT)
+  assertConsecutive(printed)
+})
