@@ -45,3 +45,23 @@ test('the import functions live as long as the Executor, whoever else drops them
   assert.equal(printed.length, COUNT)
   assertConsecutive(printed)
 })
+
+test('trapped Executors are collected, also when the error their import threw refers to them', async () => {
+  const wasm = countWasm()
+  const made = 1000
+  let collected = 0
+  const registry = new FinalizationRegistry(() => collected++)
+  for (let k = 0; k < made; k++) {
+    const executor = new Executor(wasm, 2, {
+      print: () => {
+        const error = new Error('guest failed')
+        error.executor = executor
+        throw error
+      },
+    })
+    assert.throws(() => executor.run(1000), (e) => e.executor === executor)
+    registry.register(executor, k)
+  }
+  await collectGarbage()
+  assert.ok(collected > made * 0.9, `${collected} of ${made} collected`)
+})

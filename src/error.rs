@@ -94,34 +94,18 @@ pub fn panic_error(env: &Env, payload: &(dyn std::any::Any + Send)) -> Error {
     )
 }
 
-/// Takes the exception pending in `env` (if any) so it can be rethrown
-/// later, unchanged, even if it is not an `Error` object.
-pub fn take_pending(env: &Env, fallback: Error) -> Error {
+/// What a failing import threw, as a JS value: the pending exception if
+/// there is one (any value, unchanged), else `error` as a JS error.
+pub fn thrown_value(env: &Env, error: Error) -> napi::sys::napi_value {
+    let mut value = std::ptr::null_mut();
     let mut pending = false;
     // SAFETY: plain Node-API calls on the current env.
     unsafe {
         napi::sys::napi_is_exception_pending(env.raw(), &mut pending);
         if pending {
-            let mut value = std::ptr::null_mut();
-            if napi::sys::napi_get_and_clear_last_exception(env.raw(), &mut value)
-                == napi::sys::Status::napi_ok
-            {
-                return Error::from_unknown_without_coercion(Unknown::from_raw_unchecked(
-                    env.raw(),
-                    value,
-                ));
-            }
+            napi::sys::napi_get_and_clear_last_exception(env.raw(), &mut value);
+            return value;
         }
-    }
-    fallback
-}
-
-/// Throws a value captured by [`take_pending`] (or built by [`js_error`])
-/// exactly as it was, and returns the error that tells napi-rs an exception
-/// is pending.
-pub fn rethrow(env: &Env, error: Error) -> Error {
-    match env.throw(napi::JsError::from(error)) {
-        Ok(()) => Error::new(Status::PendingException, "a JS import threw"),
-        Err(e) => e,
+        napi::JsError::from(error).into_value(env.raw())
     }
 }

@@ -9,45 +9,41 @@ use napi::{sys, JsValue};
 use wasm_sandbox_core as core;
 
 use crate::convert::{describe, results_from_js, to_js};
-use crate::error::{js_error, take_pending, ErrorClass, ERR_IMPORT_MISSING, ERR_IMPORT_TYPE};
+use crate::error::{js_error, thrown_value, ErrorClass, ERR_IMPORT_MISSING, ERR_IMPORT_TYPE};
 
 /// A JS function supplying one import, with the import's signature.
 pub struct JsImport {
-    function: WeakFunction,
+    function: WeakValue,
     signature: core::FuncImport,
     /// `module.name`, for messages.
     name: String,
 }
 
-/// A weak reference to an import function. The Executor's JS object keeps
-/// the function alive (see [`keep_alive`]), so the garbage collector sees
-/// the path object → function → closure → object: an import that refers to
-/// its own Executor (to read its memory, say) does not keep it alive
-/// forever, as a strong reference (a GC root) would.
-struct WeakFunction {
+/// A weak reference to a JS object or function that the Executor's JS
+/// object keeps alive (see [`Retained`]).
+struct WeakValue {
     env: sys::napi_env,
     reference: sys::napi_ref,
 }
 
-impl WeakFunction {
-    fn new(env: &Env, function: Unknown) -> Result<Self> {
+impl WeakValue {
+    fn new(env: &Env, value: sys::napi_value) -> Result<Self> {
         let mut reference = std::ptr::null_mut();
         // SAFETY: a Node-API call on the current env with a live value.
-        let status =
-            unsafe { sys::napi_create_reference(env.raw(), function.raw(), 0, &mut reference) };
+        let status = unsafe { sys::napi_create_reference(env.raw(), value, 0, &mut reference) };
         if status != sys::Status::napi_ok {
             return Err(Error::new(
                 Status::from(status),
-                "cannot reference an import",
+                "cannot reference a JS value",
             ));
         }
-        Ok(WeakFunction {
+        Ok(WeakValue {
             env: env.raw(),
             reference,
         })
     }
 
-    /// The function; alive while the Executor's JS object is, which it is
+    /// The value; alive while the Executor's JS object is, which it is
     /// whenever one of its methods runs.
     fn get(&self, env: &Env) -> Result<sys::napi_value> {
         let mut value = std::ptr::null_mut();
@@ -55,14 +51,14 @@ impl WeakFunction {
         unsafe { sys::napi_get_reference_value(env.raw(), self.reference, &mut value) };
         if value.is_null() {
             return Err(Error::from_reason(
-                "an import function was garbage-collected",
+                "a value owned by the Executor was garbage-collected",
             ));
         }
         Ok(value)
     }
 }
 
-impl Drop for WeakFunction {
+impl Drop for WeakValue {
     fn drop(&mut self) {
         // SAFETY: executors are dropped by their JS object's finalizer, on the
         // JS thread of the env that created the reference.
@@ -70,21 +66,73 @@ impl Drop for WeakFunction {
     }
 }
 
-/// Stores `functions` on `owner` under a fresh symbol (non-enumerable,
-/// read-only), so they live exactly as long as `owner`.
-fn keep_alive(env: &Env, owner: &mut Object, functions: &[Unknown]) -> Result<()> {
-    if functions.is_empty() {
-        return Ok(());
+/// The JS values an Executor holds on to: its import functions and the
+/// value its failing import threw. They live in an array stored on the
+/// Executor's JS object under a fresh symbol (non-enumerable, read-only),
+/// and Rust keeps only weak references, so the garbage collector sees
+/// object → array → function → closure → object. An Executor whose imports
+/// refer to it (to read its memory, say) is collected once unreachable; a
+/// strong reference (a GC root) would keep it alive forever.
+pub struct Retained {
+    array: WeakValue,
+    thrown_slot: u32,
+}
+
+impl Retained {
+    fn new(env: &Env, owner: &mut Object, functions: &[Unknown]) -> Result<Self> {
+        let thrown_slot = functions.len() as u32;
+        let mut array = env.create_array(thrown_slot + 1)?;
+        for (i, function) in functions.iter().enumerate() {
+            array.set(i as u32, *function)?;
+        }
+        let key = env.create_symbol(Some("wasm-sandbox"))?;
+        let raw = array.raw();
+        owner.define_properties(&[Property::new()
+            .with_name(env, key)?
+            .with_napi_value(env, array)?
+            .with_property_attributes(PropertyAttributes::Default)])?;
+        Ok(Retained {
+            array: WeakValue::new(env, raw)?,
+            thrown_slot,
+        })
     }
-    let mut list = env.create_array(functions.len() as u32)?;
-    for (i, function) in functions.iter().enumerate() {
-        list.set(i as u32, *function)?;
+
+    fn set_thrown(&self, env: &Env, value: sys::napi_value) -> Result<()> {
+        let array = self.array.get(env)?;
+        // SAFETY: a Node-API call on the current env with live values.
+        let status = unsafe { sys::napi_set_element(env.raw(), array, self.thrown_slot, value) };
+        if status != sys::Status::napi_ok {
+            return Err(Error::new(
+                Status::from(status),
+                "cannot keep the thrown value",
+            ));
+        }
+        Ok(())
     }
-    let key = env.create_symbol(Some("wasm-sandbox imports"))?;
-    owner.define_properties(&[Property::new()
-        .with_name(env, key)?
-        .with_napi_value(env, list)?
-        .with_property_attributes(PropertyAttributes::Default)])
+
+    /// Forgets the stored thrown value.
+    pub fn clear_thrown(&self, env: &Env) -> Result<()> {
+        let mut undefined = std::ptr::null_mut();
+        // SAFETY: a Node-API call on the current env.
+        unsafe { sys::napi_get_undefined(env.raw(), &mut undefined) };
+        self.set_thrown(env, undefined)
+    }
+
+    /// Throws the stored value again, exactly as the import threw it.
+    pub fn rethrow(&self, env: &Env) -> Error {
+        let value = match self.array.get(env) {
+            Ok(array) => {
+                let mut value = std::ptr::null_mut();
+                // SAFETY: a Node-API call on the current env with a live array.
+                unsafe { sys::napi_get_element(env.raw(), array, self.thrown_slot, &mut value) };
+                value
+            }
+            Err(e) => return e,
+        };
+        // SAFETY: throws a value of the current env.
+        unsafe { sys::napi_throw(env.raw(), value) };
+        Error::new(Status::PendingException, "an import threw")
+    }
 }
 
 /// The signature of an import as the error messages show it, e.g.
@@ -115,7 +163,7 @@ pub fn resolve_imports(
     owner: &mut Object,
     imports: Option<Object>,
     wanted: &[core::FuncImport],
-) -> Result<Vec<JsImport>> {
+) -> Result<(Vec<JsImport>, Retained)> {
     let mut resolved = Vec::with_capacity(wanted.len());
     let mut functions = Vec::with_capacity(wanted.len());
     for import in wanted {
@@ -175,14 +223,14 @@ pub fn resolve_imports(
             }
         }
         resolved.push(JsImport {
-            function: WeakFunction::new(env, value)?,
+            function: WeakValue::new(env, value.raw())?,
             signature: import.clone(),
             name,
         });
         functions.push(value);
     }
-    keep_alive(env, owner, &functions)?;
-    Ok(resolved)
+    let retained = Retained::new(env, owner, &functions)?;
+    Ok((resolved, retained))
 }
 
 /// The guest memory while an import runs, so `readMemory`/`writeMemory`
@@ -194,9 +242,11 @@ pub struct JsHost<'a> {
     pub env: &'a Env,
     pub imports: &'a [JsImport],
     pub memory: &'a CallbackMemory,
-    /// What the failing import threw (or the conversion error of its return
-    /// value), rethrown unchanged by `run`.
-    pub thrown: Option<Error>,
+    /// Where what a failing import threw is kept, for `run` to rethrow.
+    pub retained: &'a Retained,
+    /// An import threw (or its return value did not convert) and the value
+    /// is in `retained`.
+    pub threw: bool,
 }
 
 impl JsHost<'_> {
@@ -262,15 +312,21 @@ impl core::Host for JsHost<'_> {
             .replace(Some((memory.as_mut_ptr(), memory.len())));
         // A handle scope per call: a long run makes millions of calls inside
         // one `run`, and the values of each must not pile up until it ends.
-        let outcome = self.env.run_in_scope(|| {
-            self.call_js(import, args, results)
-                .map_err(|error| take_pending(self.env, error))
-        });
+        let env = self.env;
+        let failure = env
+            .run_in_scope(|| {
+                Ok(self.call_js(import, args, results).err().map(|error| {
+                    let message = format!("import {} threw: {}", import.name, error.reason);
+                    let value = thrown_value(env, error);
+                    self.threw = self.retained.set_thrown(env, value).is_ok();
+                    message
+                }))
+            })
+            .unwrap_or_else(|e| Some(format!("import {} failed: {}", import.name, e.reason)));
         self.memory.set(previous);
-        outcome.map_err(|error| {
-            let message = format!("import {} threw: {}", import.name, error.reason);
-            self.thrown = Some(error);
-            core::HostError(message)
-        })
+        match failure {
+            None => Ok(()),
+            Some(message) => Err(core::HostError(message)),
+        }
     }
 }

@@ -17,8 +17,8 @@ use napi_derive::napi;
 use wasm_sandbox_core as core;
 
 use convert::{bytes_arg, describe, gas_arg, integer_arg, BytesArg};
-use error::{core_error, invalid_type, js_error, panic_error, rethrow, ErrorClass};
-use host::{resolve_imports, CallbackMemory, JsHost, JsImport};
+use error::{core_error, invalid_type, js_error, panic_error, ErrorClass};
+use host::{resolve_imports, CallbackMemory, JsHost, JsImport, Retained};
 
 /// Gas costs of the metered operations. In `options.costs` every field is
 /// optional and a missing one keeps its default; `defaultCosts()` returns
@@ -213,9 +213,12 @@ pub struct Executor {
     imports: Vec<JsImport>,
     /// Set while one of our imports runs (see `readMemory`).
     callback_memory: CallbackMemory,
-    /// What an import threw when the executor trapped; every later `run`
-    /// throws it again.
-    thrown: RefCell<Option<Error>>,
+    /// The import functions and what a failing import threw (kept by the
+    /// JS object, see `Retained`).
+    retained: Retained,
+    /// The executor trapped because an import threw: every later `run`
+    /// throws that value again.
+    import_threw: Cell<bool>,
     /// A Rust panic was caught: the state is unknown, every call fails.
     poisoned: Cell<bool>,
 }
@@ -338,13 +341,15 @@ impl Executor {
         let attempt = catch_unwind(AssertUnwindSafe(|| -> Result<Self> {
             let program =
                 core::Program::load(&wasm, &program_options).map_err(|e| core_error(&env, &e))?;
-            let imports = resolve_imports(&env, &mut this.object, imports, program.imports())?;
+            let (imports, retained) =
+                resolve_imports(&env, &mut this.object, imports, program.imports())?;
             let inner = core::Executor::new(program, config).map_err(|e| core_error(&env, &e))?;
             Ok(Executor {
                 inner: RefCell::new(inner),
                 imports,
                 callback_memory: Cell::new(None),
-                thrown: RefCell::new(None),
+                retained,
+                import_threw: Cell::new(false),
                 poisoned: Cell::new(false),
             })
         }));
@@ -370,19 +375,21 @@ impl Executor {
             env: &env,
             imports: &self.imports,
             memory: &self.callback_memory,
-            thrown: None,
+            retained: &self.retained,
+            threw: false,
         };
         let outcome = self.guarded(&env, || Ok(inner.run(gas, &mut host)))?;
         match outcome {
             Ok(core::RunOutcome::Finished) => Ok(true),
             Ok(core::RunOutcome::Paused) => Ok(false),
             Err(e @ core::Error::HostError(_)) => {
-                if let Some(thrown) = host.thrown.take() {
-                    *self.thrown.borrow_mut() = Some(thrown);
+                if host.threw {
+                    self.import_threw.set(true);
                 }
-                match &*self.thrown.borrow() {
-                    Some(thrown) => Err(rethrow(&env, thrown.try_clone()?)),
-                    None => Err(core_error(&env, &e)),
+                if self.import_threw.get() {
+                    Err(self.retained.rethrow(&env))
+                } else {
+                    Err(core_error(&env, &e))
                 }
             }
             Err(e) => Err(core_error(&env, &e)),
@@ -445,7 +452,9 @@ impl Executor {
             }
             .and_then(|snapshot| inner.restore(&snapshot));
             snapshot.map_err(|e| core_error(&env, &e))?;
-            self.thrown.borrow_mut().take();
+            if self.import_threw.replace(false) {
+                self.retained.clear_thrown(&env)?;
+            }
             Ok(())
         })
     }
