@@ -117,12 +117,11 @@ pub fn gas_arg(env: &Env, value: Unknown) -> Result<u64> {
                 ));
             }
             if !(0.0..=MAX_SAFE_INTEGER).contains(&number) {
-                return Err(invalid_range(
-          env,
-          &format!(
-            "gas must be between 0 and 2^53-1 (Number.MAX_SAFE_INTEGER; use a bigint for more), got {number}"
-          ),
-        ));
+                let message = format!(
+                    "gas must be between 0 and 2^53-1 (Number.MAX_SAFE_INTEGER; \
+                     use a bigint for more), got {number}"
+                );
+                return Err(invalid_range(env, &message));
             }
             Ok(number as u64)
         }
@@ -225,17 +224,12 @@ pub fn results_from_js(
         }
         _ => {
             let not_iterable = || {
-                js_error(
-          env,
-          ErrorClass::Type,
-          ERR_IMPORT_TYPE,
-          &format!(
-            "import {import_name} has {} results and must return an iterable (e.g. an array) of {} values",
-            types.len(),
-            types.len()
-          ),
-          &[],
-        )
+                let message = format!(
+                    "import {import_name} has {n} results and must return \
+                     an iterable (e.g. an array) of {n} values",
+                    n = types.len()
+                );
+                js_error(env, ErrorClass::Type, ERR_IMPORT_TYPE, &message, &[])
             };
             if matches!(returned.get_type()?, ValueType::Undefined | ValueType::Null) {
                 return Err(not_iterable());

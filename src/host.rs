@@ -186,27 +186,29 @@ pub fn resolve_imports(
         } else {
             let module: Unknown = root.get_named_property(&import.module)?;
             match module.get_type()? {
-        ValueType::Object | ValueType::Function => module.coerce_to_object()?,
-        ValueType::Undefined => {
-          return Err(missing(format!(
-            " (env has no object \"{}\" for that import module)",
-            import.module
-          )))
-        }
-        _ => {
-          return Err(js_error(
-            env,
-            ErrorClass::Type,
-            ERR_IMPORT_TYPE,
-            &format!(
-              "import module \"{}\" must be an object of functions, got {} (needed for {name}: {expected})",
-              import.module,
-              describe(module)?
-            ),
-            &[],
-          ))
-        }
-      }
+                ValueType::Object | ValueType::Function => module.coerce_to_object()?,
+                ValueType::Undefined => {
+                    return Err(missing(format!(
+                        " (env has no object \"{}\" for that import module)",
+                        import.module
+                    )))
+                }
+                _ => {
+                    let message = format!(
+                        "import module \"{}\" must be an object of functions, got {} \
+                         (needed for {name}: {expected})",
+                        import.module,
+                        describe(module)?
+                    );
+                    return Err(js_error(
+                        env,
+                        ErrorClass::Type,
+                        ERR_IMPORT_TYPE,
+                        &message,
+                        &[],
+                    ));
+                }
+            }
         };
         let value: Unknown = holder.get_named_property(&import.name)?;
         match value.get_type()? {

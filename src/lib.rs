@@ -243,13 +243,17 @@ impl Executor {
     }
 
     fn busy(env: &Env, what: &str) -> Error {
+        let message = format!(
+            "cannot call {what} while this executor is running \
+             (from inside one of its imports)"
+        );
         js_error(
-      env,
-      ErrorClass::Plain,
-      error::ERR_EXECUTOR_BUSY,
-      &format!("cannot call {what} while this executor is running (from inside one of its imports)"),
-      &[],
-    )
+            env,
+            ErrorClass::Plain,
+            error::ERR_EXECUTOR_BUSY,
+            &message,
+            &[],
+        )
     }
 
     fn inner_mut(&self, env: &Env, what: &str) -> Result<std::cell::RefMut<'_, core::Executor>> {
@@ -319,13 +323,11 @@ impl Executor {
         options: Option<Unknown>,
     ) -> Result<Self> {
         let Some(BytesArg::Binary(wasm)) = bytes_arg(wasm, false)? else {
-            return Err(invalid_type(
-                &env,
-                &format!(
-          "wasm must be a Uint8Array, Buffer or ArrayBuffer with a WebAssembly module, got {}",
-          describe(wasm)?
-        ),
-            ));
+            let message = format!(
+                "wasm must be a Uint8Array, Buffer or ArrayBuffer with a WebAssembly module, got {}",
+                describe(wasm)?
+            );
+            return Err(invalid_type(&env, &message));
         };
         let mem_limit = integer_arg(&env, mem_limit, "memLimit (pages of 64 KiB)", 1.0, 65536.0)?;
         let imports = object_arg(&env, imports, "env")?;
@@ -436,13 +438,12 @@ impl Executor {
     #[napi(ts_args_type = "data: Uint8Array | ArrayBuffer | string")]
     pub fn deserialize_memory(&self, env: Env, data: Unknown) -> Result<()> {
         let Some(data) = bytes_arg(data, true)? else {
-            return Err(invalid_type(
-        &env,
-        &format!(
-          "data must be a Uint8Array, Buffer or ArrayBuffer from serializeMemory() or a string from snapshotJson(), got {}",
-          describe(data)?
-        ),
-      ));
+            let message = format!(
+                "data must be a Uint8Array, Buffer or ArrayBuffer from serializeMemory() \
+                 or a string from snapshotJson(), got {}",
+                describe(data)?
+            );
+            return Err(invalid_type(&env, &message));
         };
         let mut inner = self.inner_mut(&env, "deserializeMemory()")?;
         self.guarded(&env, || {
