@@ -113,8 +113,10 @@ test('npm pack + install into an empty project without Rust, then the seed scena
   fs.mkdirSync(project)
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
   fs.copyFileSync(path.join(root, 'examples', 'count.wasm'), path.join(project, 'count.wasm'))
-  const env = { ...process.env, PATH: pathWithoutRust() }
-  delete env.NAPI_RS_NATIVE_LIBRARY_PATH
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([key]) => !['path', 'napi_rs_native_library_path'].includes(key.toLowerCase())),
+  )
+  env.PATH = pathWithoutRust()
   const cargo = spawnSync(isWindows ? 'cargo.exe' : 'cargo', ['--version'], { env })
   assert.ok(cargo.error, 'cargo must not be on the PATH of the install')
   run(npm, ['install', '--offline', ...quiet, ...packed], { cwd: project, env })
