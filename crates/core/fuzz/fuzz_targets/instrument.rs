@@ -9,7 +9,10 @@ use wasm_sandbox_core::{instrument, Error, InstrumentConfig};
 use wasmparser::{Validator, WasmFeatures};
 
 fn output_features() -> WasmFeatures {
-    WasmFeatures::MUTABLE_GLOBAL
+    // Our input features (reference types only as far as bulk memory's
+    // table ops need them) plus the appended private memory.
+    WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::MUTABLE_GLOBAL
         | WasmFeatures::SATURATING_FLOAT_TO_INT
         | WasmFeatures::SIGN_EXTENSION
         | WasmFeatures::MULTI_VALUE
