@@ -2,12 +2,20 @@
 //! Executor with unlimited gas (`inst`), for instruction counting under
 //! valgrind: Ir(N=2) - Ir(N=1) is the cost of one run, free of compile time.
 //! `cargo run --release --example count -- FILE.wasm plain|inst N`
-use wasm_sandbox_core::{Executor, ExecutorConfig, Host, HostError, Program, ProgramOptions, Value};
+use wasm_sandbox_core::{
+    Executor, ExecutorConfig, Host, HostError, Program, ProgramOptions, Value,
+};
 use wasmtime::{Config, Engine, Extern, Func, Instance, Memory, Module, Store, Val};
 
 struct Stub;
 impl Host for Stub {
-    fn call(&mut self, _: usize, _: &[Value], _: &mut [Value], _: &mut [u8]) -> Result<(), HostError> {
+    fn call(
+        &mut self,
+        _: usize,
+        _: &[Value],
+        _: &mut [Value],
+        _: &mut [u8],
+    ) -> Result<(), HostError> {
         Ok(())
     }
 }
@@ -48,12 +56,22 @@ fn main() {
                 })
                 .collect();
             let inst = Instance::new(&mut store, &module, &imports).unwrap();
-            inst.get_typed_func::<(), ()>(&mut store, "entry").unwrap().call(&mut store, ()).unwrap();
+            inst.get_typed_func::<(), ()>(&mut store, "entry")
+                .unwrap()
+                .call(&mut store, ())
+                .unwrap();
         }
     } else {
         let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
         for _ in 0..n {
-            let mut e = Executor::new(program.clone(), ExecutorConfig { memory_limit_pages: 1024, entry: None }).unwrap();
+            let mut e = Executor::new(
+                program.clone(),
+                ExecutorConfig {
+                    memory_limit_pages: 1024,
+                    entry: None,
+                },
+            )
+            .unwrap();
             e.run(u64::MAX >> 2, &mut Stub).unwrap();
         }
     }

@@ -7,7 +7,15 @@ fn main() {
     let mut config = wasmtime::Config::new();
     config.wasm_features(wasmtime::WasmFeatures::GC_TYPES, false);
     let engine = wasmtime::Engine::new(&config).unwrap();
-    std::fs::write(out.join("plain.cwasm"), engine.precompile_module(&wasm).unwrap()).unwrap();
+    std::fs::write(
+        out.join("plain.cwasm"),
+        engine.precompile_module(&wasm).unwrap(),
+    )
+    .unwrap();
     let inst = wasm_sandbox_core::instrument(&wasm, &Default::default()).unwrap();
-    std::fs::write(out.join("inst.cwasm"), engine.precompile_module(&inst.wasm).unwrap()).unwrap();
+    std::fs::write(
+        out.join("inst.cwasm"),
+        engine.precompile_module(&inst.wasm).unwrap(),
+    )
+    .unwrap();
 }

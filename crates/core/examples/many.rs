@@ -12,7 +12,10 @@ fn status_kb(key: &str) -> u64 {
 }
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(10_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(10_000);
     let wasm = wat::parse_str(
         r#"(module (memory 1)
              (func (export "entry") (local $i i32)
@@ -26,7 +29,14 @@ fn main() {
     let t = std::time::Instant::now();
     let mut all = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut e = Executor::new(p.clone(), ExecutorConfig { memory_limit_pages: 16, entry: None }).unwrap();
+        let mut e = Executor::new(
+            p.clone(),
+            ExecutorConfig {
+                memory_limit_pages: 16,
+                entry: None,
+            },
+        )
+        .unwrap();
         assert_eq!(e.run(1000, &mut NoHost).unwrap(), RunOutcome::Paused);
         all.push(e);
     }

@@ -14,7 +14,13 @@ use wasmtime::{Config, Engine, Extern, Func, Instance, Memory, Module, Store, Va
 
 struct Stub;
 impl Host for Stub {
-    fn call(&mut self, _: usize, _: &[Value], _: &mut [Value], _: &mut [u8]) -> Result<(), HostError> {
+    fn call(
+        &mut self,
+        _: usize,
+        _: &[Value],
+        _: &mut [Value],
+        _: &mut [u8],
+    ) -> Result<(), HostError> {
         Ok(())
     }
 }
@@ -42,41 +48,69 @@ fn main() {
     );
     let engine = Engine::new(&config).unwrap();
     let module = Module::new(&engine, &wasm).unwrap();
-    let plain = median((0..reps).map(|_| {
-        let mut store = Store::new(&engine, ());
-        let imports: Vec<Extern> = module
-            .imports()
-            .map(|i| match i.ty() {
-                wasmtime::ExternType::Func(ft) => Func::new(&mut store, ft, |_, _, r| {
-                    for x in r.iter_mut() { *x = Val::I32(0); }
-                    Ok(())
-                }).into(),
-                wasmtime::ExternType::Memory(mt) => Memory::new(&mut store, mt).unwrap().into(),
-                other => panic!("unsupported import {other:?}"),
+    let plain = median(
+        (0..reps)
+            .map(|_| {
+                let mut store = Store::new(&engine, ());
+                let imports: Vec<Extern> = module
+                    .imports()
+                    .map(|i| match i.ty() {
+                        wasmtime::ExternType::Func(ft) => Func::new(&mut store, ft, |_, _, r| {
+                            for x in r.iter_mut() {
+                                *x = Val::I32(0);
+                            }
+                            Ok(())
+                        })
+                        .into(),
+                        wasmtime::ExternType::Memory(mt) => {
+                            Memory::new(&mut store, mt).unwrap().into()
+                        }
+                        other => panic!("unsupported import {other:?}"),
+                    })
+                    .collect();
+                let inst = Instance::new(&mut store, &module, &imports).unwrap();
+                let f = inst.get_typed_func::<(), ()>(&mut store, "entry").unwrap();
+                let t = Instant::now();
+                f.call(&mut store, ()).unwrap();
+                t.elapsed().as_secs_f64()
             })
-            .collect();
-        let inst = Instance::new(&mut store, &module, &imports).unwrap();
-        let f = inst.get_typed_func::<(), ()>(&mut store, "entry").unwrap();
-        let t = Instant::now();
-        f.call(&mut store, ()).unwrap();
-        t.elapsed().as_secs_f64()
-    }).collect());
+            .collect(),
+    );
 
     let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
     let run = |slice: u64| {
-        median((0..reps).map(|_| {
-            let mut e = Executor::new(program.clone(), ExecutorConfig { memory_limit_pages: 1024, entry: None }).unwrap();
-            let t = Instant::now();
-            while e.run(slice, &mut Stub).unwrap() == RunOutcome::Paused {}
-            t.elapsed().as_secs_f64()
-        }).collect())
+        median(
+            (0..reps)
+                .map(|_| {
+                    let mut e = Executor::new(
+                        program.clone(),
+                        ExecutorConfig {
+                            memory_limit_pages: 1024,
+                            entry: None,
+                        },
+                    )
+                    .unwrap();
+                    let t = Instant::now();
+                    while e.run(slice, &mut Stub).unwrap() == RunOutcome::Paused {}
+                    t.elapsed().as_secs_f64()
+                })
+                .collect(),
+        )
     };
     let unlimited = run(u64::MAX >> 2);
     let m1 = run(1_000_000);
     let k10 = run(10_000);
     println!("plain      {:8.2} ms", plain * 1e3);
-    println!("unlimited  {:8.2} ms  {:.2}x", unlimited * 1e3, unlimited / plain);
+    println!(
+        "unlimited  {:8.2} ms  {:.2}x",
+        unlimited * 1e3,
+        unlimited / plain
+    );
     println!("1M slices  {:8.2} ms  {:.2}x", m1 * 1e3, m1 / plain);
     println!("10k slices {:8.2} ms  {:.2}x", k10 * 1e3, k10 / plain);
-    println!("code: original {} bytes, instrumented {} bytes", wasm.len(), program.instrumented_wasm().len());
+    println!(
+        "code: original {} bytes, instrumented {} bytes",
+        wasm.len(),
+        program.instrumented_wasm().len()
+    );
 }

@@ -40,7 +40,13 @@ const COUNTER: &str = r#"(module
 
 struct Out(Vec<i32>);
 impl Host for Out {
-    fn call(&mut self, _: usize, a: &[Value], _: &mut [Value], _: &mut [u8]) -> Result<(), HostError> {
+    fn call(
+        &mut self,
+        _: usize,
+        a: &[Value],
+        _: &mut [Value],
+        _: &mut [u8],
+    ) -> Result<(), HostError> {
         if let Value::I32(v) = a[0] {
             self.0.push(v);
         }
@@ -52,17 +58,29 @@ impl Host for Out {
 fn refuses_invalid_and_unsupported_modules_with_codes() {
     let opts = ProgramOptions::default();
     assert_eq!(code(Program::load(b"not wasm", &opts)), "ERR_INVALID_WASM");
-    assert_eq!(code(Program::load(&[0, 97, 115, 109, 1, 0, 0], &opts)), "ERR_INVALID_WASM");
+    assert_eq!(
+        code(Program::load(&[0, 97, 115, 109, 1, 0, 0], &opts)),
+        "ERR_INVALID_WASM"
+    );
     let cases = [
-        ("simd", r#"(module (func (result v128) (v128.const i64x2 0 0)))"#),
+        (
+            "simd",
+            r#"(module (func (result v128) (v128.const i64x2 0 0)))"#,
+        ),
         ("tail calls", r#"(module (func $f (return_call $f)))"#),
         ("threads", r#"(module (memory 1 1 shared))"#),
         ("memory64", r#"(module (memory i64 1))"#),
         ("exceptions", r#"(module (tag $t) (func (throw $t)))"#),
         ("externref params", r#"(module (func (param externref)))"#),
-        ("funcref locals", r#"(module (func (local funcref) (local.set 0 (ref.null func)) (call 0)))"#),
+        (
+            "funcref locals",
+            r#"(module (func (local funcref) (local.set 0 (ref.null func)) (call 0)))"#,
+        ),
         ("externref tables", r#"(module (table 1 externref))"#),
-        ("table.grow", r#"(module (table 1 funcref) (func (drop (table.grow (ref.null func) (i32.const 1)))))"#),
+        (
+            "table.grow",
+            r#"(module (table 1 funcref) (func (drop (table.grow (ref.null func) (i32.const 1)))))"#,
+        ),
     ];
     for (what, wat) in cases {
         let wasm = wat::parse_str(wat).unwrap();
@@ -122,7 +140,8 @@ fn entry_and_memory_limit_errors() {
         },
     );
     assert_eq!(code(e), "ERR_INVALID_ENTRY");
-    let global_import = program(r#"(module (import "env" "g" (global i32)) (func (export "entry")))"#);
+    let global_import =
+        program(r#"(module (import "env" "g" (global i32)) (func (export "entry")))"#);
     let e = Executor::new(
         global_import,
         ExecutorConfig {
@@ -173,7 +192,13 @@ fn read_and_write_memory_are_bounds_checked() {
 fn host_errors_trap_the_executor_for_good() {
     struct Fail;
     impl Host for Fail {
-        fn call(&mut self, _: usize, _: &[Value], _: &mut [Value], _: &mut [u8]) -> Result<(), HostError> {
+        fn call(
+            &mut self,
+            _: usize,
+            _: &[Value],
+            _: &mut [Value],
+            _: &mut [u8],
+        ) -> Result<(), HostError> {
             Err(HostError("boom".into()))
         }
     }
@@ -227,7 +252,10 @@ fn snapshot_validation_leaves_the_executor_unchanged() {
 
     // Every truncation and a sample of bit flips are refused.
     for n in 0..bytes.len() {
-        assert!(Snapshot::from_bytes(&bytes[..n]).is_err(), "truncation to {n}");
+        assert!(
+            Snapshot::from_bytes(&bytes[..n]).is_err(),
+            "truncation to {n}"
+        );
     }
     for i in (0..bytes.len()).step_by(7) {
         for bit in [0, 3, 7] {
@@ -237,11 +265,17 @@ fn snapshot_validation_leaves_the_executor_unchanged() {
             assert!(err.code().starts_with("ERR_SNAPSHOT_"), "{}", err.code());
         }
     }
-    assert_eq!(code(Snapshot::from_bytes(b"garbage")), "ERR_SNAPSHOT_CORRUPT");
+    assert_eq!(
+        code(Snapshot::from_bytes(b"garbage")),
+        "ERR_SNAPSHOT_CORRUPT"
+    );
     assert_eq!(code(Snapshot::from_json("{}")), "ERR_SNAPSHOT_CORRUPT");
     let mut json: serde_json::Value = serde_json::from_str(&snap.to_json()).unwrap();
     json["gasBalance"] = serde_json::Value::String("12345".into());
-    assert_eq!(code(Snapshot::from_json(&json.to_string())), "ERR_SNAPSHOT_CORRUPT");
+    assert_eq!(
+        code(Snapshot::from_json(&json.to_string())),
+        "ERR_SNAPSHOT_CORRUPT"
+    );
 
     // A memory larger than the target's limit.
     let grower = program(
@@ -314,7 +348,14 @@ fn programs_are_cached() {
     assert!(Arc::ptr_eq(&a, &b));
     let mut costs = wasm_sandbox_core::CostTable::default();
     costs.instruction = 2;
-    let c = Program::load(&wasm, &ProgramOptions { costs, canonicalize_nans: false }).unwrap();
+    let c = Program::load(
+        &wasm,
+        &ProgramOptions {
+            costs,
+            canonicalize_nans: false,
+        },
+    )
+    .unwrap();
     assert!(!Arc::ptr_eq(&a, &c));
     assert_ne!(a.fingerprint(), c.fingerprint());
     // Doubling every instruction's cost doubles the gas of a run without

@@ -13,7 +13,10 @@ fn instrumented_output_is_pinned() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let bless = std::env::var_os("BLESS").is_some();
     let mut checked = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for path in entries {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
@@ -38,7 +41,10 @@ fn instrumented_output_is_pinned() {
         }
         // Instrumenting twice gives identical bytes (determinism).
         let again = instrument(&wasm, &InstrumentConfig::default()).unwrap();
-        assert_eq!(again.wasm, out.wasm, "{name}: instrumentation is not deterministic");
+        assert_eq!(
+            again.wasm, out.wasm,
+            "{name}: instrumentation is not deterministic"
+        );
         checked += 1;
     }
     assert_eq!(checked, 3);

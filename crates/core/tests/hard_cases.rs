@@ -117,7 +117,10 @@ fn check(wat: &str, expected: &[Value]) {
             }
             let s = run_sliced(&p, slice, json);
             assert_eq!(s.out, expected, "output with slices of {slice}");
-            assert_eq!(s.gas_used, full.gas_used, "total gas with slices of {slice}");
+            assert_eq!(
+                s.gas_used, full.gas_used,
+                "total gas with slices of {slice}"
+            );
             paused_somewhere |= s.pauses > 0;
         }
     }
@@ -359,10 +362,12 @@ fn multi_value_results_under_values() {
         (call $out)))"#;
     check(
         wat,
-        &[Value::I32(5), Value::I64(9), Value::I32(100 + 5), Value::I64(9)][..]
-            .iter()
-            .copied()
-            .collect::<Vec<_>>(),
+        &[
+            Value::I32(5),
+            Value::I64(9),
+            Value::I32(100 + 5),
+            Value::I64(9),
+        ],
     );
 }
 
@@ -389,7 +394,10 @@ fn pause_right_after_resume_without_gas_does_not_run() {
         assert_eq!(host.out.len(), printed);
     }
     // Paying off the debt exactly still does not run (balance must be > 0).
-    assert_eq!(e.run((-balance) as u64, &mut host).unwrap(), RunOutcome::Paused);
+    assert_eq!(
+        e.run((-balance) as u64, &mut host).unwrap(),
+        RunOutcome::Paused
+    );
     assert_eq!(e.gas_balance(), 0);
     assert_eq!(host.out.len(), printed);
     while e.run(7, &mut host).unwrap() == RunOutcome::Paused {}
@@ -506,7 +514,13 @@ fn dropped_data_segment_stays_dropped_after_restore() {
         };
         assert_eq!(host.out, i32s(&[0x2b]));
         assert!(
-            matches!(err, Error::Trap { kind: TrapKind::MemoryOutOfBounds, .. }),
+            matches!(
+                err,
+                Error::Trap {
+                    kind: TrapKind::MemoryOutOfBounds,
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }

@@ -192,7 +192,9 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
         module.customs.delete(id);
     }
     if module.memories.iter().count() > 1 || module.tables.iter().count() > 1 {
-        return Err(Error::UnsupportedFeature("multiple memories or tables".into()));
+        return Err(Error::UnsupportedFeature(
+            "multiple memories or tables".into(),
+        ));
     }
     check_references(&module)?;
 
@@ -207,32 +209,51 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
                 func_imports.push(FuncImport {
                     module: imp.module.clone(),
                     name: imp.name.clone(),
-                    params: ty.params().iter().map(|t| value_type(*t)).collect::<Result<_>>()?,
-                    results: ty.results().iter().map(|t| value_type(*t)).collect::<Result<_>>()?,
+                    params: ty
+                        .params()
+                        .iter()
+                        .map(|t| value_type(*t))
+                        .collect::<Result<_>>()?,
+                    results: ty
+                        .results()
+                        .iter()
+                        .map(|t| value_type(*t))
+                        .collect::<Result<_>>()?,
                 });
             }
             ImportKind::Memory(_) => {
                 memory_import = Some((imp.module.clone(), imp.name.clone()));
             }
-            ImportKind::Global(_) => other_imports.push(format!("{}.{} (global)", imp.module, imp.name)),
-            ImportKind::Table(_) => other_imports.push(format!("{}.{} (table)", imp.module, imp.name)),
+            ImportKind::Global(_) => {
+                other_imports.push(format!("{}.{} (global)", imp.module, imp.name))
+            }
+            ImportKind::Table(_) => {
+                other_imports.push(format!("{}.{} (table)", imp.module, imp.name))
+            }
             ImportKind::Tag(_) => other_imports.push(format!("{}.{} (tag)", imp.module, imp.name)),
         }
     }
-    let guest_memory = module.memories.iter().next().map(|m| (m.id(), MemoryInfo {
-        initial_pages: m.initial,
-        maximum_pages: m.maximum,
-        import: memory_import.clone(),
-    }));
+    let guest_memory = module.memories.iter().next().map(|m| {
+        (
+            m.id(),
+            MemoryInfo {
+                initial_pages: m.initial,
+                maximum_pages: m.maximum,
+                import: memory_import.clone(),
+            },
+        )
+    });
 
     // Runtime globals.
     let g_i64 = |m: &mut walrus::Module, v: i64| {
-        m.globals.add_local(ValType::I64, true, false, ConstExpr::Value(Value::I64(v)))
+        m.globals
+            .add_local(ValType::I64, true, false, ConstExpr::Value(Value::I64(v)))
     };
     let gas = g_i64(&mut module, config.initial_gas);
     let gas_saved = g_i64(&mut module, 0);
     let g_i32 = |m: &mut walrus::Module| {
-        m.globals.add_local(ValType::I32, true, false, ConstExpr::Value(Value::I32(0)))
+        m.globals
+            .add_local(ValType::I32, true, false, ConstExpr::Value(Value::I32(0)))
     };
     let state = g_i32(&mut module);
     let uw_ptr = g_i32(&mut module);
@@ -350,10 +371,12 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
             };
             let func = funcs.get_mut(*fid).kind.unwrap_local_mut();
             mutates_tables |= uses_table_ops(func);
-            let report = pass.run(func, locals, types, leaves.contains(fid)).map_err(|e| match e {
-                Error::Internal(m) => Error::Internal(format!("function {ordinal}: {m}")),
-                other => other,
-            })?;
+            let report = pass
+                .run(func, locals, types, leaves.contains(fid))
+                .map_err(|e| match e {
+                    Error::Internal(m) => Error::Internal(format!("function {ordinal}: {m}")),
+                    other => other,
+                })?;
             max_frame = max_frame.max(report.frame_bytes);
             max_weight = max_weight.max(report.depth_weight);
         }
@@ -385,10 +408,16 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
         let mut body = b.func_body();
         let mut entries: Vec<(GlobalIdBit, Instr)> = Vec::new();
         for (d, (g, bit)) in &data_drop_bits {
-            entries.push(((*g, *bit), Instr::DataDrop(walrus::ir::DataDrop { data: *d })));
+            entries.push((
+                (*g, *bit),
+                Instr::DataDrop(walrus::ir::DataDrop { data: *d }),
+            ));
         }
         for (e, (g, bit)) in &elem_drop_bits {
-            entries.push(((*g, *bit), Instr::ElemDrop(walrus::ir::ElemDrop { elem: *e })));
+            entries.push((
+                (*g, *bit),
+                Instr::ElemDrop(walrus::ir::ElemDrop { elem: *e }),
+            ));
         }
         entries.sort_by_key(|((g, bit), _)| (g.index(), *bit));
         for ((g, bit), drop) in entries {
@@ -396,9 +425,13 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
                 .i64_const(1i64 << bit)
                 .binop(BinaryOp::I64And)
                 .unop(UnaryOp::I64Eqz)
-                .if_else(None, |_| {}, |e| {
-                    e.instr(drop);
-                });
+                .if_else(
+                    None,
+                    |_| {},
+                    |e| {
+                        e.instr(drop);
+                    },
+                );
         }
         b.finish(vec![], &mut module.funcs)
     };
@@ -416,7 +449,12 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     let mut entry_candidates = Vec::new();
     for e in module.exports.iter() {
         if let ExportItem::Function(f) = e.item {
-            if module.types.get(module.funcs.get(f).ty()).params().is_empty() {
+            if module
+                .types
+                .get(module.funcs.get(f).ty())
+                .params()
+                .is_empty()
+            {
                 entry_candidates.push(e.name.clone());
             }
         }
@@ -425,12 +463,21 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     let guest_globals: Vec<_> = module
         .globals
         .iter()
-        .filter(|g| g.mutable && ![gas, gas_saved, state, uw_ptr, depth].contains(&g.id()) && !drop_masks.contains(&g.id()))
+        .filter(|g| {
+            g.mutable
+                && ![gas, gas_saved, state, uw_ptr, depth].contains(&g.id())
+                && !drop_masks.contains(&g.id())
+        })
         .map(|g| (g.id(), g.ty))
         .collect();
     for (g, ty) in guest_globals {
-        if !matches!(ty, ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64) {
-            return Err(Error::UnsupportedFeature(format!("mutable global of type {ty:?}")));
+        if !matches!(
+            ty,
+            ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
+        ) {
+            return Err(Error::UnsupportedFeature(format!(
+                "mutable global of type {ty:?}"
+            )));
         }
         module
             .exports
@@ -517,8 +564,16 @@ type GlobalIdBit = (walrus::GlobalId, u32);
 fn check_references(module: &walrus::Module) -> Result<()> {
     for f in module.funcs.iter() {
         let ty = module.types.get(f.ty());
-        if ty.params().iter().chain(ty.results()).any(|t| matches!(t, ValType::Ref(_))) {
-            let name = f.name.clone().unwrap_or_else(|| format!("#{}", f.id().index()));
+        if ty
+            .params()
+            .iter()
+            .chain(ty.results())
+            .any(|t| matches!(t, ValType::Ref(_)))
+        {
+            let name = f
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("#{}", f.id().index()));
             return Err(Error::UnsupportedFeature(format!(
                 "reference-typed parameters or results (function {name})"
             )));
@@ -534,7 +589,9 @@ fn check_references(module: &walrus::Module) -> Result<()> {
     }
     for g in module.globals.iter() {
         if g.mutable && matches!(g.ty, ValType::Ref(_)) {
-            return Err(Error::UnsupportedFeature("mutable reference-typed globals".into()));
+            return Err(Error::UnsupportedFeature(
+                "mutable reference-typed globals".into(),
+            ));
         }
     }
     for t in module.tables.iter() {
@@ -572,8 +629,11 @@ fn uses_table_ops(func: &walrus::LocalFunction) -> bool {
     while let Some(s) = stack.pop() {
         for (i, _) in func.block(s).instrs.iter() {
             match i {
-                Instr::TableCopy(_) | Instr::TableInit(_) | Instr::TableSet(_)
-                | Instr::TableGrow(_) | Instr::TableFill(_) => return true,
+                Instr::TableCopy(_)
+                | Instr::TableInit(_)
+                | Instr::TableSet(_)
+                | Instr::TableGrow(_)
+                | Instr::TableFill(_) => return true,
                 Instr::Block(b) => stack.push(b.seq),
                 Instr::Loop(b) => stack.push(b.seq),
                 Instr::IfElse(ie) => {

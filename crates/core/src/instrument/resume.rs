@@ -255,10 +255,14 @@ fn synth(i: impl Into<Instr>) -> (Instr, InstrLocId) {
 }
 
 fn const_i32(v: i32) -> (Instr, InstrLocId) {
-    synth(Const { value: Value::I32(v) })
+    synth(Const {
+        value: Value::I32(v),
+    })
 }
 fn const_i64(v: i64) -> (Instr, InstrLocId) {
-    synth(Const { value: Value::I64(v) })
+    synth(Const {
+        value: Value::I64(v),
+    })
 }
 fn lget(l: LocalId) -> (Instr, InstrLocId) {
     synth(LocalGet { local: l })
@@ -489,7 +493,13 @@ impl FuncPass<'_> {
         if let Some(&v) = st.has_pci.get(&seq) {
             return v;
         }
-        let instrs: Vec<Instr> = st.func.block(seq).instrs.iter().map(|(i, _)| i.clone()).collect();
+        let instrs: Vec<Instr> = st
+            .func
+            .block(seq)
+            .instrs
+            .iter()
+            .map(|(i, _)| i.clone())
+            .collect();
         let mut found = false;
         for i in &instrs {
             let here = match i {
@@ -516,7 +526,9 @@ impl FuncPass<'_> {
         n_inputs: usize,
     ) -> Result<(Vec<ValType>, Vec<ValType>)> {
         if loc.is_default() {
-            return Err(Error::Internal("pause-capable instruction without an offset".into()));
+            return Err(Error::Internal(
+                "pause-capable instruction without an offset".into(),
+            ));
         }
         let tys = self
             .stack
@@ -532,8 +544,14 @@ impl FuncPass<'_> {
             )));
         }
         let split = tys.len() - n_inputs;
-        let lower = tys[..split].iter().map(|t| to_walrus(*t)).collect::<Result<_>>()?;
-        let inputs = tys[split..].iter().map(|t| to_walrus(*t)).collect::<Result<_>>()?;
+        let lower = tys[..split]
+            .iter()
+            .map(|t| to_walrus(*t))
+            .collect::<Result<_>>()?;
+        let inputs = tys[split..]
+            .iter()
+            .map(|t| to_walrus(*t))
+            .collect::<Result<_>>()?;
         Ok((lower, inputs))
     }
 
@@ -630,7 +648,12 @@ impl FuncPass<'_> {
 
     /// The balance after charging `cost`, left on the stack: from the
     /// global at function entry, from the gas local elsewhere.
-    fn charged_gas(&self, st: &State<'_>, cost: u64, from_global: bool) -> Vec<(Instr, InstrLocId)> {
+    fn charged_gas(
+        &self,
+        st: &State<'_>,
+        cost: u64,
+        from_global: bool,
+    ) -> Vec<(Instr, InstrLocId)> {
         let mut v = vec![if from_global {
             gget(self.ids.gas)
         } else {
@@ -860,13 +883,11 @@ impl FuncPass<'_> {
                             st.labels.insert(inner, LabelFix::Locals(res_l.clone()));
                         }
                         let lo = st.next_site + 1;
-                        let body =
-                            self.process_seq(st, inner, SeqKind::Block, &param_l, &res_l)?;
+                        let body = self.process_seq(st, inner, SeqKind::Block, &param_l, &res_l)?;
                         let hi = st.next_site;
                         st.func.block_mut(inner).instrs = body;
                         st.func.block_mut(inner).ty = InstrSeqType::Simple(None);
-                        let mut site = Vec::new();
-                        site.push(synth(Block { seq: inner }));
+                        let site = vec![synth(Block { seq: inner })];
                         items.push(Item::Site(self.guarded(st, lo, hi, site, None)));
                         st.pool.put(st.locals, &param_l);
                         for &l in lower_l.iter().chain(res_l.iter()) {
@@ -927,8 +948,10 @@ impl FuncPass<'_> {
                         let res_l: Vec<LocalId> =
                             results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
                         if !res_l.is_empty() {
-                            st.labels.insert(consequent, LabelFix::Locals(res_l.clone()));
-                            st.labels.insert(alternative, LabelFix::Locals(res_l.clone()));
+                            st.labels
+                                .insert(consequent, LabelFix::Locals(res_l.clone()));
+                            st.labels
+                                .insert(alternative, LabelFix::Locals(res_l.clone()));
                         }
                         let lo = st.next_site + 1;
                         let then_body =
@@ -989,9 +1012,7 @@ impl FuncPass<'_> {
                     cur.extend(self.gas_write_back(st));
                     cur.push((instr, loc));
                 }
-                Instr::Call(ref c)
-                    if st.gas_in_local && self.calls.leaves.contains(&c.func) =>
-                {
+                Instr::Call(ref c) if st.gas_in_local && self.calls.leaves.contains(&c.func) => {
                     // A leaf charges the global itself.
                     cur.extend(self.gas_write_back(st));
                     cur.push((instr, loc));
@@ -1023,7 +1044,8 @@ impl FuncPass<'_> {
                     cur.push((Instr::BrIf(BrIf { block }), loc));
                 }
                 Instr::BrTable(BrTable { blocks, default }) => {
-                    let blocks: Box<[InstrSeqId]> = blocks.iter().map(|b| st.retarget(*b)).collect();
+                    let blocks: Box<[InstrSeqId]> =
+                        blocks.iter().map(|b| st.retarget(*b)).collect();
                     let default = st.retarget(default);
                     let fixed: Vec<InstrSeqId> = blocks
                         .iter()
@@ -1334,10 +1356,7 @@ impl FuncPass<'_> {
             let arity_from_labels = blocks
                 .iter()
                 .chain(std::iter::once(&default))
-                .find_map(|b| match st.labels.get(b) {
-                    Some(LabelFix::Locals(ls)) => Some(ls.len()),
-                    None => None,
-                })
+                .find_map(|b| st.labels.get(b).map(|LabelFix::Locals(ls)| ls.len()))
                 .unwrap_or(0);
             let (_, tys) = self.frame_split(loc, arity_from_labels + 1)?;
             ((), tys)

@@ -349,9 +349,10 @@ impl Executor {
     pub fn run(&mut self, gas: u64, host: &mut dyn Host) -> Result<RunOutcome> {
         match self.status {
             Status::Trapped => {
-                return Err(self.trap.clone().unwrap_or_else(|| {
-                    Error::InvalidState("the executor trapped earlier".into())
-                }))
+                return Err(self
+                    .trap
+                    .clone()
+                    .unwrap_or_else(|| Error::InvalidState("the executor trapped earlier".into())))
             }
             Status::Finished => return Ok(RunOutcome::Finished),
             _ => {}
@@ -364,8 +365,8 @@ impl Executor {
         loop {
             let resuming = self.status == Status::Paused;
             let func = match self.phase {
-                Phase::Start => self.live.start.clone(),
-                Phase::Entry => Some(self.live.entry.clone()),
+                Phase::Start => self.live.start,
+                Phase::Entry => Some(self.live.entry),
             };
             let Some(func) = func else {
                 self.phase = Phase::Entry;
@@ -389,8 +390,14 @@ impl Executor {
             // and pause points, so after a trap the global holds the value
             // at the trapping function's last call, pause point or refund:
             // count what it shows, never more than the run had.
-            let after = if result.is_err() { after.min(before) } else { after };
-            self.used = self.used.saturating_add(before.saturating_sub(after).max(0) as u64);
+            let after = if result.is_err() {
+                after.min(before)
+            } else {
+                after
+            };
+            self.used = self
+                .used
+                .saturating_add(before.saturating_sub(after).max(0) as u64);
             self.balance = after;
             match result {
                 Err(e) => {
@@ -467,7 +474,11 @@ impl Executor {
             .iter()
             .map(|g| raw_bits(g.get(&mut *st)))
             .collect();
-        let drop_masks = live.drop_masks.iter().map(|g| val_i64(g.get(&mut *st)) as u64).collect();
+        let drop_masks = live
+            .drop_masks
+            .iter()
+            .map(|g| val_i64(g.get(&mut *st)) as u64)
+            .collect();
         let uw = val_i32(live.uw_ptr.get(&mut *st)) as u32 as usize;
         let unwind = if self.status == Status::Paused {
             live.unwind.data(&*st)[..uw.min(live.unwind.data_size(&*st))].to_vec()
@@ -483,9 +494,14 @@ impl Executor {
                     let slot = match table.get(&mut *st, i) {
                         Some(wasmtime::Ref::Func(Some(f))) => {
                             let p = f.to_raw(&mut *st) as usize;
-                            ptrs.iter().position(|x| *x == p).map(|k| k as u32).ok_or_else(|| {
-                                Error::Internal("table holds a function outside the segments".into())
-                            })?
+                            ptrs.iter()
+                                .position(|x| *x == p)
+                                .map(|k| k as u32)
+                                .ok_or_else(|| {
+                                    Error::Internal(
+                                        "table holds a function outside the segments".into(),
+                                    )
+                                })?
                         }
                         _ => u32::MAX,
                     };
@@ -526,10 +542,14 @@ impl Executor {
             return Err(Error::SnapshotMismatch);
         }
         if snapshot.status() == Status::Trapped {
-            return Err(Error::SnapshotCorrupt("status \"trapped\" cannot be restored".into()));
+            return Err(Error::SnapshotCorrupt(
+                "status \"trapped\" cannot be restored".into(),
+            ));
         }
         if snapshot.phase() == Phase::Start && !info.has_start {
-            return Err(Error::SnapshotCorrupt("start phase in a module without start".into()));
+            return Err(Error::SnapshotCorrupt(
+                "start phase in a module without start".into(),
+            ));
         }
         let mem_len = snapshot.memory_len();
         match (&info.memory, mem_len) {
@@ -564,19 +584,26 @@ impl Executor {
             (None, None) => {}
             (Some((t, funcs)), Some(slots)) => {
                 if slots.len() as u64 != t.size(&self.live.store)
-                    || slots.iter().any(|s| *s != u32::MAX && *s as usize >= funcs.len())
+                    || slots
+                        .iter()
+                        .any(|s| *s != u32::MAX && *s as usize >= funcs.len())
                 {
-                    return Err(Error::SnapshotCorrupt("table does not fit the module".into()));
+                    return Err(Error::SnapshotCorrupt(
+                        "table does not fit the module".into(),
+                    ));
                 }
             }
             _ => return Err(Error::SnapshotCorrupt("table presence mismatch".into())),
         }
         let unwind_cap = info.unwind_pages * PAGE;
-        if snapshot.unwind().len() as u64 > unwind_cap || snapshot.unwind().len() % 4 != 0 {
+        if snapshot.unwind().len() as u64 > unwind_cap || !snapshot.unwind().len().is_multiple_of(4)
+        {
             return Err(Error::SnapshotCorrupt("unwind data too large".into()));
         }
-        if (snapshot.status() == Status::Paused) != !snapshot.unwind().is_empty() {
-            return Err(Error::SnapshotCorrupt("unwind data does not match the status".into()));
+        if (snapshot.status() == Status::Paused) == snapshot.unwind().is_empty() {
+            return Err(Error::SnapshotCorrupt(
+                "unwind data does not match the status".into(),
+            ));
         }
 
         // Build the new instance completely before swapping it in.
@@ -782,10 +809,22 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
     }
     let entry_results = entry_ty.results().len();
     let globals = (0..info.mutable_globals)
-        .map(|i| global(&instance, &mut store, &format!("{}{i}", names::GLOBAL_PREFIX)))
+        .map(|i| {
+            global(
+                &instance,
+                &mut store,
+                &format!("{}{i}", names::GLOBAL_PREFIX),
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     let drop_masks = (0..info.drop_masks)
-        .map(|i| global(&instance, &mut store, &format!("{}{i}", names::DROP_MASK_PREFIX)))
+        .map(|i| {
+            global(
+                &instance,
+                &mut store,
+                &format!("{}{i}", names::DROP_MASK_PREFIX),
+            )
+        })
         .collect::<Result<Vec<_>>>()?;
     let table = if info.mutates_tables {
         match instance.get_table(&mut store, names::TABLE) {

@@ -363,7 +363,9 @@ impl Snapshot {
                 supported: VERSION,
             });
         }
-        let num = |s: &str| -> Result<u64> { s.parse().map_err(|_| corrupt(format!("bad number {s:?}"))) };
+        let num = |s: &str| -> Result<u64> {
+            s.parse().map_err(|_| corrupt(format!("bad number {s:?}")))
+        };
         let fingerprint = unhex(&j.fingerprint)?;
         let status = match j.status.as_str() {
             "ready" => Status::Ready,
@@ -386,7 +388,9 @@ impl Snapshot {
                 if len > MAX_MEMORY_BYTES || len % 65536 != 0 {
                     return Err(corrupt("invalid memory size"));
                 }
-                let enc = b64.decode(m.data).map_err(|_| corrupt("memory is not base64"))?;
+                let enc = b64
+                    .decode(m.data)
+                    .map_err(|_| corrupt("memory is not base64"))?;
                 validate_encoding(&enc, len)?;
                 Some((len, enc))
             }
@@ -405,7 +409,9 @@ impl Snapshot {
             memory,
             globals: j.globals.iter().map(|g| num(g)).collect::<Result<_>>()?,
             drop_masks: j.drop_masks.iter().map(|g| num(g)).collect::<Result<_>>()?,
-            unwind: b64.decode(j.unwind).map_err(|_| corrupt("unwind is not base64"))?,
+            unwind: b64
+                .decode(j.unwind)
+                .map_err(|_| corrupt("unwind is not base64"))?,
             table: j.table,
         };
         if snap.binary_checksum() != j.checksum {
@@ -455,7 +461,8 @@ fn unhex(s: &str) -> Result<[u8; 32]> {
     }
     let mut out = [0u8; 32];
     for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| corrupt("bad fingerprint"))?;
+        *o =
+            u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| corrupt("bad fingerprint"))?;
     }
     Ok(out)
 }
@@ -499,7 +506,9 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 fn get_varint(buf: &[u8], pos: &mut usize) -> Result<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
-        let b = *buf.get(*pos).ok_or_else(|| corrupt("truncated memory encoding"))?;
+        let b = *buf
+            .get(*pos)
+            .ok_or_else(|| corrupt("truncated memory encoding"))?;
         *pos += 1;
         v |= ((b & 0x7f) as u64) << shift;
         if b & 0x80 == 0 {
@@ -541,7 +550,11 @@ pub(crate) fn encode_memory(mem: &[u8]) -> Vec<u8> {
     out
 }
 
-fn walk_encoding(enc: &[u8], mem_len: u64, mut sink: impl FnMut(u64, Option<&[u8]>, u64)) -> Result<()> {
+fn walk_encoding(
+    enc: &[u8],
+    mem_len: u64,
+    mut sink: impl FnMut(u64, Option<&[u8]>, u64),
+) -> Result<()> {
     let words = mem_len / 8;
     let mut pos = 0usize;
     let mut w = 0u64;
@@ -602,7 +615,9 @@ mod tests {
         m[65535] = 2;
         m[4000..4100].fill(7);
         roundtrip(&m);
-        let random: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let random: Vec<u8> = (0..65536u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         roundtrip(&random);
         // A lone zero word inside a literal and at the very end.
         let mut m = vec![1u8; 64];
