@@ -33,6 +33,7 @@ const MAX_PAUSES: u64 = 20_000;
 
 /// The wasm-smith configuration of notes/instrumentation.md §4.2, with sizes
 /// kept small so a smoke run stays fast.
+#[allow(clippy::field_reassign_with_default)]
 pub fn smith_config() -> wasm_smith::Config {
     let mut c = wasm_smith::Config::default();
     c.exceptions_enabled = false;
@@ -310,7 +311,7 @@ pub fn check_module(
     // 1. The original.
     let orig = plain.run(wasm, &calls)?;
     let inconclusive = |r: &PlainRun| {
-        r.start == Some(Res::Inconclusive) || r.calls.iter().any(|c| *c == Res::Inconclusive)
+        r.start == Some(Res::Inconclusive) || r.calls.contains(&Res::Inconclusive)
     };
     if inconclusive(&orig) {
         stats.inconclusive += 1;

@@ -36,7 +36,7 @@ impl Rng {
         lo + self.next_u64() % (hi - lo + 1)
     }
     pub fn chance(&mut self, one_in: u64) -> bool {
-        self.next_u64() % one_in == 0
+        self.next_u64().is_multiple_of(one_in)
     }
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next_u64() as u8).collect()
@@ -623,7 +623,7 @@ impl Slicing {
     pub fn next(&mut self) -> u64 {
         if self.escalate_every > 0 {
             self.count += 1;
-            if self.count % self.escalate_every == 0 {
+            if self.count.is_multiple_of(self.escalate_every) {
                 self.max_slice = self.max_slice.saturating_mul(2);
             }
         }
