@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::Rng;
-use differential::{check_module, smith_module, Plain, Stats};
+use differential::{check_module, check_module_with, smith_module, Plain, Stats};
 
 fn out(s: &str) {
     let mut o = std::io::stdout().lock();
@@ -79,6 +79,7 @@ fn differential_wasm_smith() {
                     t.traps += stats.traps;
                     t.pauses += stats.pauses;
                     t.twice += stats.twice;
+                    t.trap_gas_differs += stats.trap_gas_differs;
                 })
                 .unwrap()
         })
@@ -92,6 +93,10 @@ fn differential_wasm_smith() {
         "differential: {cases} cases in {:.1}s: {} checked, {} inconclusive (call depth), {} not generated, {} export calls, {} runs ending in a trap, {} pauses, {} double restores",
         started.elapsed().as_secs_f64(),
         t.checked, t.inconclusive, t.not_generated, t.calls, t.traps, t.pauses, t.twice
+    ));
+    out(&format!(
+        "modules whose gas_used after a trap depended on the slicing (documented lower bound; STRICT_TRAP_GAS=1 fails on them): {}",
+        t.trap_gas_differs
     ));
     // One example per kind of failure (first line, digits dropped), then
     // the first 30 in full.
@@ -121,4 +126,24 @@ fn differential_wasm_smith() {
         "only {} of {cases} cases were conclusive",
         t.checked
     );
+}
+
+/// Control: with a balance of 5 in the standalone instrumented module (it
+/// unwinds instead of computing) the oracle must flag modules.
+#[test]
+fn differential_control_small_gas_is_detected() {
+    let plain = Plain::new();
+    let mut stats = Stats::default();
+    let (mut flagged, mut generated) = (0, 0);
+    for i in 0..60u64 {
+        let mut rng = Rng::new(0xc0de ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let len = rng.range(64, 6000) as usize;
+        let Some(wasm) = smith_module(&rng.bytes(len)) else { continue };
+        generated += 1;
+        if check_module_with(&plain, &wasm, rng.next_u64(), &mut stats, 5).is_err() {
+            flagged += 1;
+        }
+    }
+    out(&format!("control: {flagged} of {generated} modules flagged with gas 5"));
+    assert!(flagged >= 5, "the oracle flagged only {flagged} of {generated} modules");
 }

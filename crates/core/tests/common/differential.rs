@@ -107,6 +107,8 @@ pub struct Stats {
     pub traps: u64,
     pub pauses: u64,
     pub twice: u64,
+    /// Runs ending in a trap whose gas_used depended on the slicing.
+    pub trap_gas_differs: u64,
 }
 
 fn to_value(v: &Val) -> Option<Value> {
@@ -297,6 +299,18 @@ pub fn check_module(
     seed: u64,
     stats: &mut Stats,
 ) -> Result<bool, String> {
+    check_module_with(plain, wasm, seed, stats, UNLIMITED_GAS)
+}
+
+/// [`check_module`] with the balance the standalone instrumented module
+/// starts with (a small one is the control: the oracle must notice).
+pub fn check_module_with(
+    plain: &Plain,
+    wasm: &[u8],
+    seed: u64,
+    stats: &mut Stats,
+    standalone_gas: i64,
+) -> Result<bool, String> {
     let mut rng = Rng::new(seed);
     let funcs = plain.exported_funcs(wasm)?;
     let mut calls = Vec::new();
@@ -335,7 +349,7 @@ pub fn check_module(
         }
         Err(e) => return Err(format!("instrument: {} {e}", e.code())),
     };
-    let alone = plain.run(&standalone(&inst.wasm, UNLIMITED_GAS), &calls)?;
+    let alone = plain.run(&standalone(&inst.wasm, standalone_gas), &calls)?;
     if inconclusive(&alone) {
         stats.inconclusive += 1;
         return Ok(false);
@@ -524,7 +538,14 @@ pub fn check_module(
         }
     }
     if let Some(msg) = deferred {
-        return Err(msg);
+        // The documented contract (README "Gas"): after a trap `gas_used` is
+        // only a lower bound (charges since the trapping function's last
+        // call or pause point live in a local and are lost), so it can
+        // depend on the slicing. Counted; STRICT_TRAP_GAS=1 makes it fail.
+        if std::env::var("STRICT_TRAP_GAS").is_ok() {
+            return Err(msg);
+        }
+        stats.trap_gas_differs += 1;
     }
     stats.checked += 1;
     Ok(true)
