@@ -73,9 +73,11 @@ pub struct InstrumentConfig {
     /// (each non-leaf function counts its unwind frame plus its operand
     /// stack). Exceeding it traps with "call depth exceeded".
     pub stack_budget: u32,
-    /// Initial value of the gas global (0 for the runtime, which sets it
-    /// before every run; a large value lets any engine run the module
-    /// unmodified, for differential tests).
+    /// Initial value of the gas global. The runtime sets the balance before
+    /// every run, so it leaves this at 0. To run an instrumented module in
+    /// another engine (differential tests), set it large and, like the
+    /// runtime, call `__ws_start` (the former start function) first and
+    /// reset `__ws_depth` to 0 before every call into the module.
     pub initial_gas: i64,
 }
 
