@@ -608,43 +608,20 @@ fn check_references(module: &walrus::Module) -> Result<()> {
 }
 
 fn uses_table_grow_or_fill(func: &walrus::LocalFunction) -> bool {
-    let mut stack = vec![func.entry_block()];
-    while let Some(s) = stack.pop() {
-        for (i, _) in func.block(s).instrs.iter() {
-            match i {
-                Instr::TableGrow(_) | Instr::TableFill(_) => return true,
-                Instr::Block(b) => stack.push(b.seq),
-                Instr::Loop(b) => stack.push(b.seq),
-                Instr::IfElse(ie) => {
-                    stack.push(ie.consequent);
-                    stack.push(ie.alternative);
-                }
-                _ => {}
-            }
-        }
-    }
-    false
+    resume::any_instr(func, |i| {
+        matches!(i, Instr::TableGrow(_) | Instr::TableFill(_))
+    })
 }
 
 fn uses_table_ops(func: &walrus::LocalFunction) -> bool {
-    let mut stack = vec![func.entry_block()];
-    while let Some(s) = stack.pop() {
-        for (i, _) in func.block(s).instrs.iter() {
-            match i {
-                Instr::TableCopy(_)
+    resume::any_instr(func, |i| {
+        matches!(
+            i,
+            Instr::TableCopy(_)
                 | Instr::TableInit(_)
                 | Instr::TableSet(_)
                 | Instr::TableGrow(_)
-                | Instr::TableFill(_) => return true,
-                Instr::Block(b) => stack.push(b.seq),
-                Instr::Loop(b) => stack.push(b.seq),
-                Instr::IfElse(ie) => {
-                    stack.push(ie.consequent);
-                    stack.push(ie.alternative);
-                }
-                _ => {}
-            }
-        }
-    }
-    false
+                | Instr::TableFill(_)
+        )
+    })
 }

@@ -106,22 +106,33 @@ pub struct CallInfo<'a> {
 /// it needs no pause site: it is charged inline and never unwinds. The
 /// overshoot this adds is bounded by one such function body.
 pub fn is_non_pausing_leaf(func: &LocalFunction, imported: &HashSet<FunctionId>) -> bool {
+    !any_instr(func, |i| match i {
+        Instr::Loop(_)
+        | Instr::CallIndirect(_)
+        | Instr::MemoryGrow(_)
+        | Instr::MemoryFill(_)
+        | Instr::MemoryCopy(_)
+        | Instr::MemoryInit(_)
+        | Instr::TableCopy(_)
+        | Instr::TableInit(_)
+        | Instr::TableGrow(_)
+        | Instr::TableFill(_) => true,
+        Instr::Call(c) => !imported.contains(&c.func),
+        _ => false,
+    })
+}
+
+/// Whether any instruction of `func` (in any nested sequence) matches.
+pub fn any_instr(func: &LocalFunction, mut pred: impl FnMut(&Instr) -> bool) -> bool {
     let mut stack = vec![func.entry_block()];
     while let Some(s) = stack.pop() {
         for (i, _) in func.block(s).instrs.iter() {
+            if pred(i) {
+                return true;
+            }
             match i {
-                Instr::Loop(_)
-                | Instr::CallIndirect(_)
-                | Instr::MemoryGrow(_)
-                | Instr::MemoryFill(_)
-                | Instr::MemoryCopy(_)
-                | Instr::MemoryInit(_)
-                | Instr::TableCopy(_)
-                | Instr::TableInit(_)
-                | Instr::TableGrow(_)
-                | Instr::TableFill(_) => return false,
-                Instr::Call(c) if !imported.contains(&c.func) => return false,
                 Instr::Block(b) => stack.push(b.seq),
+                Instr::Loop(b) => stack.push(b.seq),
                 Instr::IfElse(ie) => {
                     stack.push(ie.consequent);
                     stack.push(ie.alternative);
@@ -130,7 +141,7 @@ pub fn is_non_pausing_leaf(func: &LocalFunction, imported: &HashSet<FunctionId>)
             }
         }
     }
-    true
+    false
 }
 
 /// Frame slot size: every saved local takes 8 bytes.
@@ -376,7 +387,7 @@ impl FuncPass<'_> {
                 depth_weight: 0,
             });
         }
-        let is_leaf = !self.seq_has_calls(st.func, entry);
+        let is_leaf = !any_instr(st.func, |i| self.is_call_site(i));
         if !is_leaf {
             st.depth_local = Some(st.locals.add(ValType::I32));
         }
@@ -475,17 +486,6 @@ impl FuncPass<'_> {
         Ok(FuncReport {
             frame_bytes,
             depth_weight,
-        })
-    }
-
-    fn seq_has_calls(&self, func: &LocalFunction, seq: InstrSeqId) -> bool {
-        func.block(seq).instrs.iter().any(|(i, _)| match i {
-            Instr::Block(b) => self.seq_has_calls(func, b.seq),
-            Instr::Loop(l) => self.seq_has_calls(func, l.seq),
-            Instr::IfElse(ie) => {
-                self.seq_has_calls(func, ie.consequent) || self.seq_has_calls(func, ie.alternative)
-            }
-            other => self.is_call_site(other),
         })
     }
 
