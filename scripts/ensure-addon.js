@@ -49,7 +49,11 @@ function newestMtime(entry) {
 const cli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'package.json')
 if (!fs.existsSync(cli)) {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-  run(npm, fs.existsSync(path.join(root, 'package-lock.json')) ? ['ci'] : ['install'])
+  // `npm install` follows package-lock.json (and leaves it unchanged) like
+  // `npm ci`, but npm 11 refuses `npm ci` on this lock file: it reports the
+  // other platforms' optional packages of @napi-rs/cli's dependencies as
+  // missing (npm/cli#4828).
+  run(npm, ['install', '--no-audit', '--no-fund'])
 }
 
 const binary = path.join(root, `wasm-sandbox.${platformArchAbi()}.node`)
