@@ -121,8 +121,6 @@ pub struct Instrumented {
     pub other_imports: Vec<String>,
     pub memory: Option<MemoryInfo>,
     pub has_start: bool,
-    /// Names of exported functions taking no parameters (entry candidates).
-    pub entry_candidates: Vec<String>,
     /// Number of exported mutable guest globals (`__ws_g0..`).
     pub mutable_globals: u32,
     /// Number of dropped-segment mask globals (`__ws_drop0..`).
@@ -448,19 +446,6 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     for id in reserved {
         module.exports.delete(id);
     }
-    let mut entry_candidates = Vec::new();
-    for e in module.exports.iter() {
-        if let ExportItem::Function(f) = e.item {
-            if module
-                .types
-                .get(module.funcs.get(f).ty())
-                .params()
-                .is_empty()
-            {
-                entry_candidates.push(e.name.clone());
-            }
-        }
-    }
     let mut mutable_globals = 0u32;
     let guest_globals: Vec<_> = module
         .globals
@@ -550,7 +535,6 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
         other_imports,
         memory: guest_memory.map(|(_, m)| m),
         has_start: start.is_some(),
-        entry_candidates,
         mutable_globals,
         drop_masks: drop_masks.len() as u32,
         mutates_tables,
