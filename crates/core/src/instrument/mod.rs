@@ -15,8 +15,8 @@ use std::collections::{HashMap, HashSet};
 use sha2::{Digest, Sha256};
 use walrus::ir::{BinaryOp, Instr, UnaryOp, Value};
 use walrus::{
-    ConstExpr, DataKind, ElementKind, ExportItem, FunctionBuilder, FunctionId, FunctionKind,
-    ImportKind, ModuleConfig, ValType,
+    ConstExpr, DataKind, ElementKind, FunctionBuilder, FunctionId, FunctionKind, ImportKind,
+    ModuleConfig, ValType,
 };
 
 pub use analyze::accepted_features;
