@@ -47,7 +47,7 @@ console.log(`First instance paused (status ${instance.status}) after printing ${
 
 console.log('Creating new instance and moving serialized state')
 const data = instance.serializeMemory()
-console.log(`  snapshot: ${data.length} bytes (memory is ${instance.memorySize} bytes; zero pages are left out)`)
+console.log(`  snapshot: ${data.length} bytes (memory is ${instance.memorySize} bytes; runs of zeros take a few bytes)`)
 const newInstance = new Executor(wasm, memLimit, env)
 newInstance.deserializeMemory(data)
 
