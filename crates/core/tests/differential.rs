@@ -120,7 +120,11 @@ fn differential_wasm_smith() {
         out(&format!("FAIL: {f}"));
     }
     out(&format!("{} passed, {} failed", t.checked, failures.len()));
-    assert!(failures.is_empty(), "{} modules differ (see FAIL lines)", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} modules differ (see FAIL lines)",
+        failures.len()
+    );
     assert!(
         t.checked * 10 >= cases * 7,
         "only {} of {cases} cases were conclusive",
@@ -138,12 +142,19 @@ fn differential_control_small_gas_is_detected() {
     for i in 0..60u64 {
         let mut rng = Rng::new(0xc0de ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let len = rng.range(64, 6000) as usize;
-        let Some(wasm) = smith_module(&rng.bytes(len)) else { continue };
+        let Some(wasm) = smith_module(&rng.bytes(len)) else {
+            continue;
+        };
         generated += 1;
         if check_module_with(&plain, &wasm, rng.next_u64(), &mut stats, 5).is_err() {
             flagged += 1;
         }
     }
-    out(&format!("control: {flagged} of {generated} modules flagged with gas 5"));
-    assert!(flagged >= 5, "the oracle flagged only {flagged} of {generated} modules");
+    out(&format!(
+        "control: {flagged} of {generated} modules flagged with gas 5"
+    ));
+    assert!(
+        flagged >= 5,
+        "the oracle flagged only {flagged} of {generated} modules"
+    );
 }

@@ -346,8 +346,10 @@ fn programs_are_cached() {
     let a = Program::load(&wasm, &ProgramOptions::default()).unwrap();
     let b = Program::load(&wasm, &ProgramOptions::default()).unwrap();
     assert!(Arc::ptr_eq(&a, &b));
-    let mut costs = wasm_sandbox_core::CostTable::default();
-    costs.instruction = 2;
+    let costs = wasm_sandbox_core::CostTable {
+        instruction: 2,
+        ..Default::default()
+    };
     let c = Program::load(
         &wasm,
         &ProgramOptions {

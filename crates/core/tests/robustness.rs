@@ -13,8 +13,8 @@ mod common;
 use arbitrary::{Arbitrary, Unstructured};
 use common::Rng;
 use wasm_sandbox_core::{
-    instrument, Error, Executor, ExecutorConfig, InstrumentConfig, NoHost, Program,
-    ProgramOptions, RunOutcome, Snapshot,
+    instrument, Error, Executor, ExecutorConfig, InstrumentConfig, NoHost, Program, ProgramOptions,
+    RunOutcome, Snapshot,
 };
 use wasmparser::{Validator, WasmFeatures};
 
@@ -59,8 +59,12 @@ fn instrument_never_panics() {
         let n = rng.range(16, 8000) as usize;
         let data = rng.bytes(n);
         let mut u = Unstructured::new(&data);
-        let Ok(config) = wasm_smith::Config::arbitrary(&mut u) else { continue };
-        let Ok(m) = wasm_smith::Module::new(config, &mut u) else { continue };
+        let Ok(config) = wasm_smith::Config::arbitrary(&mut u) else {
+            continue;
+        };
+        let Ok(m) = wasm_smith::Module::new(config, &mut u) else {
+            continue;
+        };
         let wasm = m.to_bytes();
         let mut variants = vec![wasm.clone()];
         // Corrupted copies: flipped bytes, truncation.
@@ -87,7 +91,12 @@ fn instrument_never_panics() {
     for f in failures.iter().take(20) {
         println!("FAIL: {f}");
     }
-    assert!(failures.is_empty(), "{} failures: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "{} failures: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
     assert!(accepted > 0 && refused > 0);
 }
 
@@ -132,7 +141,11 @@ fn snapshot_reader_never_panics() {
     for _ in 0..cases() * 4 {
         let s = &snaps[rng.range(0, snaps.len() as u64 - 1) as usize];
         let json = rng.chance(4);
-        let mut bytes = if json { s.to_json().into_bytes() } else { s.to_bytes() };
+        let mut bytes = if json {
+            s.to_json().into_bytes()
+        } else {
+            s.to_bytes()
+        };
         match rng.range(0, 3) {
             0 => {
                 for _ in 0..rng.range(1, 8) {
@@ -169,7 +182,8 @@ fn snapshot_reader_never_panics() {
                         if json { "JSON" } else { "binary" }
                     ));
                 }
-                let again = Snapshot::from_bytes(&snap.to_bytes()).expect("accepted snapshot re-reads");
+                let again =
+                    Snapshot::from_bytes(&snap.to_bytes()).expect("accepted snapshot re-reads");
                 assert_eq!(again.to_bytes(), snap.to_bytes());
                 let mut e = new();
                 if e.restore(&snap).is_ok() {
@@ -191,5 +205,9 @@ fn snapshot_reader_never_panics() {
     }
     assert!(rejected > 0);
     // The checksum must catch every change of content.
-    assert!(changed.is_empty(), "{} corrupted snapshots accepted", changed.len());
+    assert!(
+        changed.is_empty(),
+        "{} corrupted snapshots accepted",
+        changed.len()
+    );
 }

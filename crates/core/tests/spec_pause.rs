@@ -29,11 +29,11 @@ use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use spec::{command_file, convert, spec_files, SpecFile};
 use common::{
     build_driver, end_of, executor, hash_str, migrate, DriverHost, End, Rng, Slicing, Step,
 };
 use serde_json::Value as Json;
+use spec::{command_file, convert, spec_files, SpecFile};
 use wasm_sandbox_core::{Error, Executor, Program, ProgramOptions, Snapshot, TrapKind, Value};
 
 const MEMORY_LIMIT_PAGES: u64 = 65536;
@@ -94,7 +94,10 @@ fn parse_exp(v: &Json) -> Result<Exp, String> {
             let (bits, nan) = match s {
                 "nan:canonical" => (None, NanKind::Canonical),
                 "nan:arithmetic" => (None, NanKind::Arithmetic),
-                s => (Some(s.parse::<u64>().map_err(|e| e.to_string())?), NanKind::No),
+                s => (
+                    Some(s.parse::<u64>().map_err(|e| e.to_string())?),
+                    NanKind::No,
+                ),
             };
             if ty == "f32" {
                 Exp::F32(bits.map(|b| b as u32), nan)
@@ -286,7 +289,9 @@ fn collect(file: &SpecFile) -> Result<Vec<Instance>, String> {
                                 args,
                             },
                             Err(e) => {
-                                instances[t].ineligible.get_or_insert(format!("argument: {e}"));
+                                instances[t]
+                                    .ineligible
+                                    .get_or_insert(format!("argument: {e}"));
                                 continue;
                             }
                         }
@@ -302,7 +307,9 @@ fn collect(file: &SpecFile) -> Result<Vec<Instance>, String> {
                         match exp {
                             Ok(e) => Expect::Return(e),
                             Err(e) => {
-                                instances[t].ineligible.get_or_insert(format!("result: {e}"));
+                                instances[t]
+                                    .ineligible
+                                    .get_or_insert(format!("result: {e}"));
                                 continue;
                             }
                         }
@@ -444,9 +451,8 @@ fn run_instance(inst: &Instance, seed: u64, report: &mut Report) {
                         let mut h = host.clone();
                         h.stop_before = k + 1;
                         slicing.reset();
-                        let r = restore_fresh(&program, &snap).and_then(|a| {
-                            drive(a, &mut h, &mut slicing.clone(), &mut rng, report)
-                        });
+                        let r = restore_fresh(&program, &snap)
+                            .and_then(|a| drive(a, &mut h, &mut slicing.clone(), &mut rng, report));
                         let res = match r {
                             Ok((End::Trap(kind), _)) if want.contains(&kind) => Ok(()),
                             Ok((End::Trap(kind), _)) => {
@@ -465,7 +471,8 @@ fn run_instance(inst: &Instance, seed: u64, report: &mut Report) {
                     _ => {
                         debug_assert!(twice[k]);
                         report.twice_checks += 1;
-                        if let Err(e) = restore_twice(&program, &mut ex, &snap, &host, k, &slicing) {
+                        if let Err(e) = restore_twice(&program, &mut ex, &snap, &host, k, &slicing)
+                        {
                             report.failed.push(format!(
                                 "{}: line {}: restoring the same snapshot twice: {e}",
                                 inst.label, inst.invs[k].line
@@ -508,7 +515,14 @@ fn run_instance(inst: &Instance, seed: u64, report: &mut Report) {
             None => {
                 // A step that ended the run with a trap did not finish.
                 let finished = end == End::Finished || Some(k) != last;
-                check_step(inv, if finished { done.get(&k).copied() } else { None })
+                check_step(
+                    inv,
+                    if finished {
+                        done.get(&k).copied()
+                    } else {
+                        None
+                    },
+                )
             }
         };
         match r {
@@ -531,7 +545,8 @@ fn restore_twice(
     k: usize,
     slicing: &Slicing,
 ) -> Result<(), String> {
-    old.restore(snap).map_err(|e| format!("restore into the old executor: {e}"))?;
+    old.restore(snap)
+        .map_err(|e| format!("restore into the old executor: {e}"))?;
     let mut fresh = restore_fresh(program, snap)?;
     let (mut hx, mut hy) = (host.clone(), host.clone());
     hx.stop_before = k + 1;
@@ -567,7 +582,11 @@ fn restore_twice(
             }
             Some(_) => {
                 if hx.done != hy.done {
-                    return Err(format!("results differ: {:?} / {:?}", hx.done.last(), hy.done.last()));
+                    return Err(format!(
+                        "results differ: {:?} / {:?}",
+                        hx.done.last(),
+                        hy.done.last()
+                    ));
                 }
                 return Ok(());
             }
@@ -581,7 +600,9 @@ fn process(file: &SpecFile) -> Report {
     let instances = match collect(file) {
         Ok(i) => i,
         Err(e) => {
-            report.failed.push(format!("{}: conversion: {e}", file.label));
+            report
+                .failed
+                .push(format!("{}: conversion: {e}", file.label));
             return report;
         }
     };
@@ -659,16 +680,24 @@ fn spec_suite_pause_path() {
             e.1 += n;
         }
         if took.as_secs() >= 5 {
-            out(&format!("slow file: {label} took {:.1}s", took.as_secs_f64()));
+            out(&format!(
+                "slow file: {label} took {:.1}s",
+                took.as_secs_f64()
+            ));
         }
     }
     out(&format!(
         "pause path: {} files, {instances} module instances, {pauses} pauses (each into a fresh executor), {forks} forks, {twice} double restores",
         reports.len()
     ));
-    out(&format!("skipped instances: {}", skipped.values().map(|v| v.0).sum::<usize>()));
+    out(&format!(
+        "skipped instances: {}",
+        skipped.values().map(|v| v.0).sum::<usize>()
+    ));
     for (why, (inst, invs)) in &skipped {
-        out(&format!("  skipped: {why} ({inst} instances, {invs} invocations)"));
+        out(&format!(
+            "  skipped: {why} ({inst} instances, {invs} invocations)"
+        ));
     }
     for f in failed.iter().take(300) {
         out(&format!("FAIL: {f}"));
@@ -678,5 +707,9 @@ fn spec_suite_pause_path() {
         assert!(passed > 10_000, "too few invocations checked: {passed}");
         assert!(pauses > 10_000, "too few pauses: {pauses}");
     }
-    assert!(failed.is_empty(), "{} invocations failed (see FAIL lines)", failed.len());
+    assert!(
+        failed.is_empty(),
+        "{} invocations failed (see FAIL lines)",
+        failed.len()
+    );
 }

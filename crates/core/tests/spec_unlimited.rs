@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use spec::{command_file, convert, is_assertion, spec_files, SpecFile};
 use common::{standalone, UNLIMITED_GAS};
+use spec::{command_file, convert, is_assertion, spec_files, SpecFile};
 use wasm_sandbox_core::{instrument, Error, InstrumentConfig};
 use wasmtime::{Config, Engine};
 use wasmtime_wast::{Async, SpectestConfig, WastContext};
@@ -94,11 +94,7 @@ enum Variant {
     ZeroGas,
 }
 
-fn run_file_directives(
-    engine: &Engine,
-    dir: &Path,
-    n: usize,
-) -> Vec<Result<(), String>> {
+fn run_file_directives(engine: &Engine, dir: &Path, n: usize) -> Vec<Result<(), String>> {
     let mut cx = WastContext::new(engine, Async::No, |store| {
         store.set_epoch_deadline(FILE_DEADLINE_TICKS);
     });
@@ -176,7 +172,8 @@ fn process(engine: &Engine, file: &SpecFile, root: &Path, variant: Variant) -> F
                     // Valid module refused: run it uninstrumented in both runs.
                     std::fs::write(inst_dir.join(&cwasm), b).unwrap();
                     refused.insert(name.clone());
-                    rep.refused.push((name.clone(), format!("{}: {e}", e.code())));
+                    rep.refused
+                        .push((name.clone(), format!("{}: {e}", e.code())));
                     if matches!(e, Error::Internal(_)) {
                         rep.broken.push((name.clone(), format!("{e}")));
                     }
@@ -204,11 +201,13 @@ fn process(engine: &Engine, file: &SpecFile, root: &Path, variant: Variant) -> F
     for cmd in &conv.commands {
         let ty = cmd["type"].as_str().unwrap_or("?").to_string();
         let name = |k: &str| cmd.get(k).and_then(|v| v.as_str()).map(|s| s.to_string());
-        let file_of_action = |current: &Option<String>, named: &HashMap<String, String>| {
-            match cmd["action"].get("module").and_then(|v| v.as_str()) {
-                Some(m) => named.get(m).cloned(),
-                None => current.clone(),
-            }
+        let file_of_action = |current: &Option<String>, named: &HashMap<String, String>| match cmd
+            ["action"]
+            .get("module")
+            .and_then(|v| v.as_str())
+        {
+            Some(m) => named.get(m).cloned(),
+            None => current.clone(),
         };
         let target_file = match ty.as_str() {
             "module" => {
@@ -238,10 +237,12 @@ fn process(engine: &Engine, file: &SpecFile, root: &Path, variant: Variant) -> F
                 Some(n) => named.get(&n).cloned(),
                 None => current.clone(),
             },
-            "assert_invalid" | "assert_malformed" | "assert_unlinkable"
-            | "assert_uninstantiable" | "assert_invalid_custom" | "assert_malformed_custom" => {
-                command_file(cmd)
-            }
+            "assert_invalid"
+            | "assert_malformed"
+            | "assert_unlinkable"
+            | "assert_uninstantiable"
+            | "assert_invalid_custom"
+            | "assert_malformed_custom" => command_file(cmd),
             _ if cmd.get("action").is_some() => file_of_action(&current, &named),
             _ => None,
         };
@@ -414,7 +415,13 @@ fn spec_suite_unlimited_gas_matches_baseline() {
                 }
             }
             if let (Err(e), true) = (&d.base, std::env::var("SPEC_SHOW_BASELINE").is_ok()) {
-                out(&format!("BASELINE FAIL: {}:{} {}: {}", r.label, d.line, d.ty, first_line(e)));
+                out(&format!(
+                    "BASELINE FAIL: {}:{} {}: {}",
+                    r.label,
+                    d.line,
+                    d.ty,
+                    first_line(e)
+                ));
             }
             if d.base.is_ok() != inst_ok {
                 regressions.push(format!(
@@ -447,11 +454,17 @@ fn spec_suite_unlimited_gas_matches_baseline() {
     for (why, n) in &by_reason {
         out(&format!("  {n:5}  {why}"));
     }
-    out(&format!("skipped files (every module refused): {}", skipped_files.len()));
+    out(&format!(
+        "skipped files (every module refused): {}",
+        skipped_files.len()
+    ));
     for s in &skipped_files {
         out(&format!("  skipped: {s}"));
     }
-    out(&format!("files with some modules refused (run uninstrumented): {}", partial.len()));
+    out(&format!(
+        "files with some modules refused (run uninstrumented): {}",
+        partial.len()
+    ));
     for s in &partial {
         out(&format!("  partial: {s}"));
     }
@@ -462,7 +475,9 @@ fn spec_suite_unlimited_gas_matches_baseline() {
     out(&format!(
         "assert_exhaustion met by the call-depth limit: {depth_exhaustion}"
     ));
-    out(&format!("baseline: {base_passed} passed, {base_failed} failed"));
+    out(&format!(
+        "baseline: {base_passed} passed, {base_failed} failed"
+    ));
     for p in &problems {
         out(&format!("PROBLEM: {p}"));
     }
@@ -473,9 +488,16 @@ fn spec_suite_unlimited_gas_matches_baseline() {
     out(&format!("{passed} passed, {failed} failed"));
 
     if std::env::var("SPEC_ONLY").is_err() {
-        assert!(instrumented_modules > 1000, "too few modules instrumented: {instrumented_modules}");
+        assert!(
+            instrumented_modules > 1000,
+            "too few modules instrumented: {instrumented_modules}"
+        );
     }
-    assert!(problems.is_empty(), "{} problems (see PROBLEM lines)", problems.len());
+    assert!(
+        problems.is_empty(),
+        "{} problems (see PROBLEM lines)",
+        problems.len()
+    );
     assert!(
         regressions.is_empty(),
         "{} directives differ from the baseline (see REGRESSION lines)",

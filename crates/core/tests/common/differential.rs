@@ -23,8 +23,8 @@ use wasm_sandbox_core::{
 use wasmtime::{Engine, Instance, Module, Store, StoreLimits, StoreLimitsBuilder, Val};
 
 use crate::common::{
-    build_driver, end_of, executor, migrate, try_executor, standalone, DriverHost, End, Rng, Slicing, Step,
-    UNLIMITED_GAS,
+    build_driver, end_of, executor, migrate, standalone, try_executor, DriverHost, End, Rng,
+    Slicing, Step, UNLIMITED_GAS,
 };
 
 pub const MEMORY_LIMIT_PAGES: u64 = 64;
@@ -163,7 +163,10 @@ impl Plain {
     }
 
     /// The exported functions (name, param types) of `wasm`, in order.
-    pub fn exported_funcs(&self, wasm: &[u8]) -> Result<Vec<(String, Vec<wasmtime::ValType>)>, String> {
+    pub fn exported_funcs(
+        &self,
+        wasm: &[u8],
+    ) -> Result<Vec<(String, Vec<wasmtime::ValType>)>, String> {
         let m = Module::new(&self.engine, wasm).map_err(|e| format!("{e:#}"))?;
         Ok(m.exports()
             .filter_map(|e| match e.ty() {
@@ -187,7 +190,11 @@ impl Plain {
         Module::new(&self.engine, wasm).map_err(|e| format!("compile: {e:#}"))
     }
 
-    pub fn run_module(&self, module: &Module, calls: &[(String, Vec<Value>)]) -> Result<PlainRun, String> {
+    pub fn run_module(
+        &self,
+        module: &Module,
+        calls: &[(String, Vec<Value>)],
+    ) -> Result<PlainRun, String> {
         let module = module.clone();
         let limits: StoreLimits = StoreLimitsBuilder::new()
             .memory_size((MEMORY_LIMIT_PAGES * 65536) as usize)
@@ -259,12 +266,24 @@ impl Plain {
 
 fn random_arg(rng: &mut Rng, t: &wasmtime::ValType) -> Option<Value> {
     let small = rng.chance(2);
-    let x = if small { rng.range(0, 40) as i64 - 8 } else { rng.next_u64() as i64 };
+    let x = if small {
+        rng.range(0, 40) as i64 - 8
+    } else {
+        rng.next_u64() as i64
+    };
     Some(match t {
         wasmtime::ValType::I32 => Value::I32(x as i32),
         wasmtime::ValType::I64 => Value::I64(x),
-        wasmtime::ValType::F32 => Value::F32(if small { (x as f32).to_bits() } else { x as u32 }),
-        wasmtime::ValType::F64 => Value::F64(if small { (x as f64).to_bits() } else { x as u64 }),
+        wasmtime::ValType::F32 => Value::F32(if small {
+            (x as f32).to_bits()
+        } else {
+            x as u32
+        }),
+        wasmtime::ValType::F64 => Value::F64(if small {
+            (x as f64).to_bits()
+        } else {
+            x as u64
+        }),
         _ => return None,
     })
 }
@@ -324,9 +343,8 @@ pub fn check_module_with(
 
     // 1. The original.
     let orig = plain.run(wasm, &calls)?;
-    let inconclusive = |r: &PlainRun| {
-        r.start == Some(Res::Inconclusive) || r.calls.contains(&Res::Inconclusive)
-    };
+    let inconclusive =
+        |r: &PlainRun| r.start == Some(Res::Inconclusive) || r.calls.contains(&Res::Inconclusive);
     if inconclusive(&orig) {
         stats.inconclusive += 1;
         return Ok(false);
@@ -345,7 +363,9 @@ pub fn check_module_with(
         Ok(i) => i,
         Err(e @ (Error::UnsupportedFeature(_) | Error::UnsupportedModule(_))) => {
             stats.refused += 1;
-            return Err(format!("instrumenter refused a module within our feature set: {e}"));
+            return Err(format!(
+                "instrumenter refused a module within our feature set: {e}"
+            ));
         }
         Err(e) => return Err(format!("instrument: {} {e}", e.code())),
     };
@@ -373,7 +393,11 @@ pub fn check_module_with(
         })
         .collect();
     if !trapped {
-        steps.extend(orig.globals.iter().map(|(n, _)| Step::Get { export: n.clone() }));
+        steps.extend(
+            orig.globals
+                .iter()
+                .map(|(n, _)| Step::Get { export: n.clone() }),
+        );
     }
     let driver = build_driver(wasm, &steps).map_err(|e| format!("driver: {e}"))?;
     let program = Program::load(&driver, &ProgramOptions::default())
@@ -405,7 +429,10 @@ pub fn check_module_with(
                 stats.checked += 1;
                 Ok(true)
             } else {
-                Err(format!("Executor::new trapped {kind:?}, original: {:?}", orig.start))
+                Err(format!(
+                    "Executor::new trapped {kind:?}, original: {:?}",
+                    orig.start
+                ))
             };
         }
         Err(e) => {
@@ -426,7 +453,10 @@ pub fn check_module_with(
     }
     let check = |what: &str, r: &ExecRun| -> Result<(), String> {
         if r.end != expected_end {
-            return Err(format!("{what}: ended {:?}, original {:?}", r.end, expected_end));
+            return Err(format!(
+                "{what}: ended {:?}, original {:?}",
+                r.end, expected_end
+            ));
         }
         let got: Vec<Vec<Value>> = r.done.iter().map(|d| d.values.clone()).collect();
         if got != expected_done {
@@ -435,7 +465,10 @@ pub fn check_module_with(
             ));
         }
         if expected_end == End::Finished && orig.memory.is_some() && r.memory != orig.memory {
-            let (a, b) = (orig.memory.as_deref().unwrap(), r.memory.as_deref().unwrap_or(&[]));
+            let (a, b) = (
+                orig.memory.as_deref().unwrap(),
+                r.memory.as_deref().unwrap_or(&[]),
+            );
             let first = a.iter().zip(b).position(|(x, y)| x != y);
             return Err(format!(
                 "{what}: memory differs from the original: {} vs {} bytes, first difference at {first:?}",
@@ -457,7 +490,11 @@ pub fn check_module_with(
     if b.gas_used != a.gas_used {
         let msg = format!(
             "gas used depends on slicing ({}): {} in one slice, {} in slices of <= {max_slice}",
-            if a.end == End::Finished { "finished run" } else { "run ending in a trap" },
+            if a.end == End::Finished {
+                "finished run"
+            } else {
+                "run ending in a trap"
+            },
             a.gas_used,
             b.gas_used
         );
@@ -477,7 +514,11 @@ pub fn check_module_with(
     if c.gas_used != a.gas_used {
         let msg = format!(
             "gas used depends on slicing ({}): {} in one slice, {} in slices (restored twice)",
-            if a.end == End::Finished { "finished run" } else { "run ending in a trap" },
+            if a.end == End::Finished {
+                "finished run"
+            } else {
+                "run ending in a trap"
+            },
             a.gas_used,
             c.gas_used
         );
@@ -501,7 +542,14 @@ pub fn check_module_with(
             Res::Trap(k) => End::Trap(*k),
             _ => End::Finished,
         };
-        let one = run_isolated(&program, steps.len(), j, &mut Slicing::new(Rng::new(0), 1 << 62), None, stats)?;
+        let one = run_isolated(
+            &program,
+            steps.len(),
+            j,
+            &mut Slicing::new(Rng::new(0), 1 << 62),
+            None,
+            stats,
+        )?;
         let mut sl = Slicing::escalating(Rng::new(rng.next_u64()), rng.range(2, 64), 64);
         let many = run_isolated(&program, steps.len(), j, &mut sl, Some(&mut rng), stats)?;
         if is_depth(&one.end) || is_depth(&many.end) {
@@ -520,7 +568,10 @@ pub fn check_module_with(
                 ));
             }
             if expected_end == End::Finished && o.memory.is_some() && r.memory != o.memory {
-                return Err(format!("export {:?} alone ({what}): memory differs", call.0));
+                return Err(format!(
+                    "export {:?} alone ({what}): memory differs",
+                    call.0
+                ));
             }
         }
         if one.gas_used != many.gas_used {
@@ -580,7 +631,10 @@ fn run_isolated(
 }
 
 fn is_depth(e: &End) -> bool {
-    matches!(e, End::Trap(TrapKind::CallDepthExceeded | TrapKind::StackOverflow))
+    matches!(
+        e,
+        End::Trap(TrapKind::CallDepthExceeded | TrapKind::StackOverflow)
+    )
 }
 
 fn summary(r: &PlainRun) -> String {
@@ -684,7 +738,8 @@ fn run_twice(
                     let snap = x.snapshot().map_err(|e| format!("snapshot: {e}"))?;
                     let snap = Snapshot::from_bytes(&snap.to_bytes())
                         .map_err(|e| format!("from_bytes: {e}"))?;
-                    x.restore(&snap).map_err(|e| format!("restore into the same executor: {e}"))?;
+                    x.restore(&snap)
+                        .map_err(|e| format!("restore into the same executor: {e}"))?;
                     let mut fresh = executor(program, MEMORY_LIMIT_PAGES);
                     fresh.restore(&snap).map_err(|e| format!("restore: {e}"))?;
                     y = Some((fresh, hx.clone()));

@@ -91,7 +91,10 @@ pub fn standalone(instrumented: &[u8], gas: i64) -> Vec<u8> {
     let g = gas_global.expect("instrumented module exports __ws_gas");
     m.globals.get_mut(g).kind = GlobalKind::Local(ConstExpr::Value(WValue::I64(gas)));
     if let Some(f) = start {
-        assert!(m.start.is_none(), "instrumented module kept a start section");
+        assert!(
+            m.start.is_none(),
+            "instrumented module kept a start section"
+        );
         m.start = Some(f);
     }
     let depth = depth_global.expect("instrumented module exports __ws_depth");
@@ -157,11 +160,8 @@ pub fn build_driver(original: &[u8], steps: &[Step]) -> Result<Vec<u8>, String> 
         .generate_producers_section(false)
         .parse(original)
         .map_err(|e| format!("walrus: {e}"))?;
-    let exports: HashMap<String, ExportItem> = m
-        .exports
-        .iter()
-        .map(|e| (e.name.clone(), e.item))
-        .collect();
+    let exports: HashMap<String, ExportItem> =
+        m.exports.iter().map(|e| (e.name.clone(), e.item)).collect();
     let t_next = m.types.add(&[], &[ValType::I32]);
     let (next, _) = m.add_import_func(DRIVER_MODULE, "next", t_next);
     let (spin, _) = m.add_import_func(DRIVER_MODULE, "spin", t_next);

@@ -47,7 +47,9 @@ pub fn spec_files() -> Vec<SpecFile> {
     files
         .into_values()
         .filter(|f| match &only {
-            Some(list) => list.split(',').any(|n| n == f.name || n == f.name.trim_end_matches(".wast")),
+            Some(list) => list
+                .split(',')
+                .any(|n| n == f.name || n == f.name.trim_end_matches(".wast")),
             None => true,
         })
         .collect()
