@@ -1,9 +1,15 @@
-//! Quick overhead check: the same module run uninstrumented by wasmtime and
-//! through an `Executor` (unlimited gas, then 1,000,000- and 10,000-gas
-//! slices). `cargo run --release --example overhead -- file.wasm`
+//! Overhead of metering and pausing: the same module run uninstrumented by
+//! wasmtime and through an `Executor`.
+//!
+//! - `cargo run --release --example overhead -- FILE.wasm` prints median
+//!   wall times: uninstrumented, then unlimited gas, 1,000,000- and
+//!   10,000-gas slices.
+//! - `cargo run --release --example overhead -- FILE.wasm plain|inst N` runs
+//!   one variant N times, for instruction counts under valgrind (stable on a
+//!   loaded machine): Ir(N=2) - Ir(N=1) is one run, free of compile time.
 //!
 //! The module must export `entry` (no params) and may import functions
-//! from `env` (stubbed to return zeros) and a memory.
+//! (stubbed to return zeros) and a memory.
 
 use std::time::Instant;
 
@@ -25,89 +31,113 @@ impl Host for Stub {
     }
 }
 
+/// The uninstrumented baseline: the same proposals as the engine the
+/// executors use, without metering.
+struct Plain {
+    engine: Engine,
+    module: Module,
+}
+
+impl Plain {
+    fn new(wasm: &[u8]) -> Plain {
+        let mut config = Config::new();
+        config.wasm_features(wasmtime::WasmFeatures::all(), false);
+        config.wasm_features(
+            wasmtime::WasmFeatures::MUTABLE_GLOBAL
+                | wasmtime::WasmFeatures::SATURATING_FLOAT_TO_INT
+                | wasmtime::WasmFeatures::SIGN_EXTENSION
+                | wasmtime::WasmFeatures::MULTI_VALUE
+                | wasmtime::WasmFeatures::BULK_MEMORY
+                | wasmtime::WasmFeatures::REFERENCE_TYPES
+                | wasmtime::WasmFeatures::FLOATS,
+            true,
+        );
+        let engine = Engine::new(&config).unwrap();
+        let module = Module::new(&engine, wasm).unwrap();
+        Plain { engine, module }
+    }
+
+    /// Instantiates and runs `entry`; returns the time of the call alone.
+    fn run(&self) -> f64 {
+        let mut store = Store::new(&self.engine, ());
+        let imports: Vec<Extern> = self
+            .module
+            .imports()
+            .map(|i| match i.ty() {
+                wasmtime::ExternType::Func(ft) => Func::new(&mut store, ft, |_, _, r| {
+                    for x in r.iter_mut() {
+                        *x = Val::I32(0);
+                    }
+                    Ok(())
+                })
+                .into(),
+                wasmtime::ExternType::Memory(mt) => Memory::new(&mut store, mt).unwrap().into(),
+                other => panic!("unsupported import {other:?}"),
+            })
+            .collect();
+        let inst = Instance::new(&mut store, &self.module, &imports).unwrap();
+        let f = inst.get_typed_func::<(), ()>(&mut store, "entry").unwrap();
+        let t = Instant::now();
+        f.call(&mut store, ()).unwrap();
+        t.elapsed().as_secs_f64()
+    }
+}
+
+/// Runs the program to the end in slices of `slice` gas; returns the time
+/// of the runs alone.
+fn run_executor(program: &std::sync::Arc<Program>, slice: u64) -> f64 {
+    let mut e = Executor::new(
+        program.clone(),
+        ExecutorConfig {
+            memory_limit_pages: 1024,
+            entry: None,
+        },
+    )
+    .unwrap();
+    let t = Instant::now();
+    while e.run(slice, &mut Stub).unwrap() == RunOutcome::Paused {}
+    t.elapsed().as_secs_f64()
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
 }
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: overhead FILE.wasm");
-    let wasm = std::fs::read(&path).unwrap();
-    let reps = 7;
-
-    let mut config = Config::new();
-    config.wasm_features(wasmtime::WasmFeatures::all(), false);
-    config.wasm_features(
-        wasmtime::WasmFeatures::MUTABLE_GLOBAL
-            | wasmtime::WasmFeatures::SATURATING_FLOAT_TO_INT
-            | wasmtime::WasmFeatures::SIGN_EXTENSION
-            | wasmtime::WasmFeatures::MULTI_VALUE
-            | wasmtime::WasmFeatures::BULK_MEMORY
-            | wasmtime::WasmFeatures::FLOATS,
-        true,
-    );
-    let engine = Engine::new(&config).unwrap();
-    let module = Module::new(&engine, &wasm).unwrap();
-    let plain = median(
-        (0..reps)
-            .map(|_| {
-                let mut store = Store::new(&engine, ());
-                let imports: Vec<Extern> = module
-                    .imports()
-                    .map(|i| match i.ty() {
-                        wasmtime::ExternType::Func(ft) => Func::new(&mut store, ft, |_, _, r| {
-                            for x in r.iter_mut() {
-                                *x = Val::I32(0);
-                            }
-                            Ok(())
-                        })
-                        .into(),
-                        wasmtime::ExternType::Memory(mt) => {
-                            Memory::new(&mut store, mt).unwrap().into()
-                        }
-                        other => panic!("unsupported import {other:?}"),
-                    })
-                    .collect();
-                let inst = Instance::new(&mut store, &module, &imports).unwrap();
-                let f = inst.get_typed_func::<(), ()>(&mut store, "entry").unwrap();
-                let t = Instant::now();
-                f.call(&mut store, ()).unwrap();
-                t.elapsed().as_secs_f64()
-            })
-            .collect(),
-    );
-
+    let args: Vec<String> = std::env::args().collect();
+    let wasm = std::fs::read(
+        args.get(1)
+            .expect("usage: overhead FILE.wasm [plain|inst N]"),
+    )
+    .unwrap();
+    let plain = Plain::new(&wasm);
     let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
-    let run = |slice: u64| {
-        median(
-            (0..reps)
-                .map(|_| {
-                    let mut e = Executor::new(
-                        program.clone(),
-                        ExecutorConfig {
-                            memory_limit_pages: 1024,
-                            entry: None,
-                        },
-                    )
-                    .unwrap();
-                    let t = Instant::now();
-                    while e.run(slice, &mut Stub).unwrap() == RunOutcome::Paused {}
-                    t.elapsed().as_secs_f64()
-                })
-                .collect(),
-        )
-    };
-    let unlimited = run(u64::MAX >> 2);
-    let m1 = run(1_000_000);
-    let k10 = run(10_000);
-    println!("plain      {:8.2} ms", plain * 1e3);
+    if let (Some(mode), Some(n)) = (args.get(2), args.get(3)) {
+        let n: usize = n.parse().unwrap();
+        for _ in 0..n {
+            match mode.as_str() {
+                "plain" => plain.run(),
+                "inst" => run_executor(&program, u64::MAX >> 2),
+                other => panic!("unknown mode {other}"),
+            };
+        }
+        return;
+    }
+    let reps = 7;
+    let plain_t = median((0..reps).map(|_| plain.run()).collect());
+    let time = |slice: u64| median((0..reps).map(|_| run_executor(&program, slice)).collect());
+    let unlimited = time(u64::MAX >> 2);
+    let m1 = time(1_000_000);
+    let k10 = time(10_000);
+    println!("plain      {:8.2} ms", plain_t * 1e3);
     println!(
         "unlimited  {:8.2} ms  {:.2}x",
         unlimited * 1e3,
-        unlimited / plain
+        unlimited / plain_t
     );
-    println!("1M slices  {:8.2} ms  {:.2}x", m1 * 1e3, m1 / plain);
-    println!("10k slices {:8.2} ms  {:.2}x", k10 * 1e3, k10 / plain);
+    println!("1M slices  {:8.2} ms  {:.2}x", m1 * 1e3, m1 / plain_t);
+    println!("10k slices {:8.2} ms  {:.2}x", k10 * 1e3, k10 / plain_t);
     println!(
         "code: original {} bytes, instrumented {} bytes",
         wasm.len(),
