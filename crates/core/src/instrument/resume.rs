@@ -122,6 +122,17 @@ pub fn is_non_pausing_leaf(func: &LocalFunction, imported: &HashSet<FunctionId>)
     })
 }
 
+/// The instruction sequences nested directly in `i` (in program order).
+fn nested(i: &Instr) -> impl Iterator<Item = InstrSeqId> {
+    let (first, second) = match i {
+        Instr::Block(b) => (Some(b.seq), None),
+        Instr::Loop(l) => (Some(l.seq), None),
+        Instr::IfElse(ie) => (Some(ie.consequent), Some(ie.alternative)),
+        _ => (None, None),
+    };
+    first.into_iter().chain(second)
+}
+
 /// Whether any instruction of `func` (in any nested sequence) matches.
 pub fn any_instr(func: &LocalFunction, mut pred: impl FnMut(&Instr) -> bool) -> bool {
     let mut stack = vec![func.entry_block()];
@@ -130,15 +141,7 @@ pub fn any_instr(func: &LocalFunction, mut pred: impl FnMut(&Instr) -> bool) -> 
             if pred(i) {
                 return true;
             }
-            match i {
-                Instr::Block(b) => stack.push(b.seq),
-                Instr::Loop(b) => stack.push(b.seq),
-                Instr::IfElse(ie) => {
-                    stack.push(ie.consequent);
-                    stack.push(ie.alternative);
-                }
-                _ => {}
-            }
+            stack.extend(nested(i));
         }
     }
     false
@@ -1497,12 +1500,7 @@ fn truncate_dead_code(func: &mut LocalFunction, seq: InstrSeqId) {
         .block(seq)
         .instrs
         .iter()
-        .flat_map(|(i, _)| match i {
-            Instr::Block(b) => vec![b.seq],
-            Instr::Loop(l) => vec![l.seq],
-            Instr::IfElse(ie) => vec![ie.consequent, ie.alternative],
-            _ => vec![],
-        })
+        .flat_map(|(i, _)| nested(i))
         .collect();
     for c in children {
         truncate_dead_code(func, c);
@@ -1527,14 +1525,8 @@ fn collect_locals(
                 out.push(l);
             }
         }
-        match i {
-            Instr::Block(b) => collect_locals(func, b.seq, out, seen),
-            Instr::Loop(b) => collect_locals(func, b.seq, out, seen),
-            Instr::IfElse(ie) => {
-                collect_locals(func, ie.consequent, out, seen);
-                collect_locals(func, ie.alternative, out, seen);
-            }
-            _ => {}
+        for child in nested(i) {
+            collect_locals(func, child, out, seen);
         }
     }
 }
@@ -1558,15 +1550,7 @@ fn patch_placeholder(func: &mut LocalFunction, seq: InstrSeqId, pop: Vec<(Instr,
             return;
         }
         for (i, _) in func.block(s).instrs.iter() {
-            match i {
-                Instr::Block(b) => stack.push(b.seq),
-                Instr::Loop(b) => stack.push(b.seq),
-                Instr::IfElse(ie) => {
-                    stack.push(ie.consequent);
-                    stack.push(ie.alternative);
-                }
-                _ => {}
-            }
+            stack.extend(nested(i));
         }
     }
 }
@@ -1589,15 +1573,7 @@ fn patch_weight(func: &mut LocalFunction, weight: u32) {
                     return;
                 }
             }
-            match &func.block(s).instrs[idx].0 {
-                Instr::Block(b) => stack.push(b.seq),
-                Instr::Loop(b) => stack.push(b.seq),
-                Instr::IfElse(ie) => {
-                    stack.push(ie.consequent);
-                    stack.push(ie.alternative);
-                }
-                _ => {}
-            }
+            stack.extend(nested(&func.block(s).instrs[idx].0));
         }
     }
 }
