@@ -16,7 +16,7 @@ use wasm_sandbox_core::{
     instrument, Error, Executor, ExecutorConfig, InstrumentConfig, NoHost, Program, ProgramOptions,
     RunOutcome, Snapshot,
 };
-use wasmparser::{Validator, WasmFeatures};
+use wasmparser::Validator;
 
 fn cases() -> u64 {
     std::env::var("FUZZ_CASES")
@@ -25,23 +25,10 @@ fn cases() -> u64 {
         .unwrap_or(300)
 }
 
-fn output_features() -> WasmFeatures {
-    // Our input features (reference types only as far as bulk memory's
-    // table ops need them) plus the appended private memory.
-    WasmFeatures::REFERENCE_TYPES
-        | WasmFeatures::MUTABLE_GLOBAL
-        | WasmFeatures::SATURATING_FLOAT_TO_INT
-        | WasmFeatures::SIGN_EXTENSION
-        | WasmFeatures::MULTI_VALUE
-        | WasmFeatures::BULK_MEMORY
-        | WasmFeatures::FLOATS
-        | WasmFeatures::MULTI_MEMORY
-}
-
 /// `Err` describes a property violation.
 fn check_instrument(wasm: &[u8]) -> Result<bool, String> {
     match instrument(wasm, &InstrumentConfig::default()) {
-        Ok(out) => Validator::new_with_features(output_features())
+        Ok(out) => Validator::new_with_features(wasm_sandbox_core::instrument::output_features())
             .validate_all(&out.wasm)
             .map(|_| true)
             .map_err(|e| format!("instrumented module does not validate: {e}")),

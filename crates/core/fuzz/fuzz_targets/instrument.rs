@@ -6,25 +6,13 @@
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use wasm_sandbox_core::{instrument, Error, InstrumentConfig};
-use wasmparser::{Validator, WasmFeatures};
+use wasmparser::Validator;
 
-fn output_features() -> WasmFeatures {
-    // Our input features (reference types only as far as bulk memory's
-    // table ops need them) plus the appended private memory.
-    WasmFeatures::REFERENCE_TYPES
-        | WasmFeatures::MUTABLE_GLOBAL
-        | WasmFeatures::SATURATING_FLOAT_TO_INT
-        | WasmFeatures::SIGN_EXTENSION
-        | WasmFeatures::MULTI_VALUE
-        | WasmFeatures::BULK_MEMORY
-        | WasmFeatures::FLOATS
-        | WasmFeatures::MULTI_MEMORY
-}
 
 fn check(wasm: &[u8]) {
     match instrument(wasm, &InstrumentConfig::default()) {
         Ok(out) => {
-            if let Err(e) = Validator::new_with_features(output_features()).validate_all(&out.wasm) {
+            if let Err(e) = Validator::new_with_features(wasm_sandbox_core::instrument::output_features()).validate_all(&out.wasm) {
                 panic!("instrumented module does not validate: {e}");
             }
         }

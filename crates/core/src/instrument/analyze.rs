@@ -31,6 +31,13 @@ pub fn accepted_features() -> WasmFeatures {
         | WasmFeatures::FLOATS
 }
 
+/// The features of the instrumenter's output: the accepted input features
+/// plus multi-memory (the appended private unwind memory). Validators of
+/// instrumented modules use this set.
+pub fn output_features() -> WasmFeatures {
+    accepted_features() | WasmFeatures::MULTI_MEMORY
+}
+
 /// Operand-stack facts about one function of the input.
 #[derive(Debug, Default)]
 pub struct FuncStackMap {

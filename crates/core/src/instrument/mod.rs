@@ -19,7 +19,7 @@ use walrus::{
     ModuleConfig, ValType,
 };
 
-pub use analyze::accepted_features;
+pub use analyze::{accepted_features, output_features};
 pub use costs::{CostTable, DEFAULT_COSTS};
 
 use crate::error::{Error, Result};
@@ -522,9 +522,7 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     }
 
     let out = module.emit_wasm();
-    let mut features = accepted_features();
-    features |= wasmparser::WasmFeatures::MULTI_MEMORY;
-    wasmparser::Validator::new_with_features(features)
+    wasmparser::Validator::new_with_features(output_features())
         .validate_all(&out)
         .map_err(|e| Error::Internal(format!("instrumented module does not validate: {e}")))?;
     let fingerprint: [u8; 32] = Sha256::digest(&out).into();
