@@ -607,6 +607,11 @@ impl FuncPass<'_> {
     /// The check of pause site `k`:
     /// `gas = new_gas; if (gas < 0) { state = unwinding; br $unwind (k) }`.
     ///
+    /// The charged balance is also stored to the global here (one store per
+    /// loop iteration), so after a trap the global holds the balance as of
+    /// the last pause point, call or return: the same in every slicing,
+    /// because a resumed run restarts exactly at such a point.
+    ///
     /// The slow path always leaves the function, so the code that stays in
     /// a loop touches no VM state (a path that falls back into the loop
     /// after touching it makes Cranelift reload the memory base on every
@@ -625,8 +630,6 @@ impl FuncPass<'_> {
         let unwinding = new_seq(
             st.func,
             vec![
-                lget(st.gas_tmp),
-                gset(self.ids.gas),
                 const_i32(1),
                 gset(self.ids.state),
                 const_i32(k as i32),
@@ -639,6 +642,8 @@ impl FuncPass<'_> {
         let mut code = new_gas;
         code.extend([
             synth(LocalTee { local: st.gas_tmp }),
+            gset(self.ids.gas),
+            lget(st.gas_tmp),
             const_i64(0),
             binop(BinaryOp::I64LtS),
             synth(IfElse {

@@ -81,11 +81,11 @@
         i64.const 12
         i64.sub
         local.tee 5
+        global.set 1
+        local.get 5
         i64.const 0
         i64.lt_s
         if ;; label = @3
-          local.get 5
-          global.set 1
           i32.const 1
           global.set 3
           i32.const 1
@@ -125,11 +125,11 @@
           i64.mul
           i64.sub
           local.tee 5
+          global.set 1
+          local.get 5
           i64.const 0
           i64.lt_s
           if ;; label = @4
-            local.get 5
-            global.set 1
             i32.const 1
             global.set 3
             i32.const 2
@@ -185,11 +185,11 @@
           i64.mul
           i64.sub
           local.tee 5
+          global.set 1
+          local.get 5
           i64.const 0
           i64.lt_s
           if ;; label = @4
-            local.get 5
-            global.set 1
             i32.const 1
             global.set 3
             i32.const 3
@@ -242,11 +242,11 @@
           i64.mul
           i64.sub
           local.tee 5
+          global.set 1
+          local.get 5
           i64.const 0
           i64.lt_s
           if ;; label = @4
-            local.get 5
-            global.set 1
             i32.const 1
             global.set 3
             i32.const 4

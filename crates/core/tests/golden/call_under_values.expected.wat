@@ -68,11 +68,11 @@
         i64.const 3
         i64.sub
         local.tee 2
+        global.set 0
+        local.get 2
         i64.const 0
         i64.lt_s
         if ;; label = @3
-          local.get 2
-          global.set 0
           i32.const 1
           global.set 2
           i32.const 1

@@ -72,11 +72,11 @@
         i64.const 1
         i64.sub
         local.tee 3
+        global.set 0
+        local.get 3
         i64.const 0
         i64.lt_s
         if ;; label = @3
-          local.get 3
-          global.set 0
           i32.const 1
           global.set 2
           i32.const 1
@@ -114,11 +114,11 @@
             i64.const 20
             i64.sub
             local.tee 3
+            global.set 0
+            local.get 3
             i64.const 0
             i64.lt_s
             if ;; label = @5
-              local.get 3
-              global.set 0
               i32.const 1
               global.set 2
               i32.const 2
