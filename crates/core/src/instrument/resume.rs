@@ -32,6 +32,10 @@
 //!   Charges on the way go to the fake balance and are discarded, so
 //!   nothing is charged twice. Check slow paths always leave the function,
 //!   so code that stays in a loop never touches VM state.
+//! * **Fast copies.** The code after the function entry and after each
+//!   loop header is duplicated: `(if ri (then guarded) (else fast))`, the
+//!   fast copy with every `ri` guard folded away (see
+//!   [`FuncPass::split_fast`]), so normal execution pays no guards.
 //!
 //! Before/after for `(func $f (loop $l (call $g) (br $l)))`, simplified:
 //!
@@ -1211,6 +1215,12 @@ impl FuncPass<'_> {
             }
             return Ok(out);
         }
+        // The entry or loop-header site: the rest of the sequence may get a
+        // fast copy for normal mode (see `split_fast`).
+        let header_len = match (&kind, items.first()) {
+            (SeqKind::FunctionBody | SeqKind::Loop, Some(Item::Site(v))) => v.len(),
+            _ => 0,
+        };
         // Guard every plain region that is followed by a site.
         let last_site = items.iter().rposition(|i| matches!(i, Item::Site(_)));
         let mut out = Vec::new();
@@ -1234,7 +1244,49 @@ impl FuncPass<'_> {
                 }
             }
         }
+        if header_len > 0 {
+            let rest = out.split_off(header_len);
+            let ty = match kind {
+                SeqKind::FunctionBody => st.func.block(seq).ty,
+                _ => InstrSeqType::Simple(None),
+            };
+            out.extend(self.split_fast(st, rest, ty));
+        }
         Ok(out)
+    }
+
+    /// Gives the code after an entry or loop-header site a second copy for
+    /// normal mode: `(if ri (then rest) (else rest with ri = 0))`. In the
+    /// copy every `ri` test is folded away, so code that is not rewinding
+    /// runs without guards: a function called normally runs its copy, and
+    /// a loop runs its copy from the first iteration after a finished
+    /// rewind. Only the guarded original handles a rewind, which reaches
+    /// the same sites with the same locals. The copy is skipped when the
+    /// code is large (it would grow by more than the saving is worth) or
+    /// has no guards.
+    fn split_fast(
+        &self,
+        st: &mut State<'_>,
+        rest: Vec<(Instr, InstrLocId)>,
+        ty: InstrSeqType,
+    ) -> Vec<(Instr, InstrLocId)> {
+        let size = code_size(st.func, &rest);
+        if size > FAST_COPY_MAX_INSTRS || !uses_local(st.func, &rest, st.ri) {
+            return rest;
+        }
+        let mut map = HashMap::new();
+        let fast = clone_fast(st.func, st.ri, &rest, &mut map);
+        let slow = st.func.builder_mut().dangling_instr_seq(ty).id();
+        st.func.block_mut(slow).instrs = rest;
+        let fast_seq = st.func.builder_mut().dangling_instr_seq(ty).id();
+        st.func.block_mut(fast_seq).instrs = fast;
+        vec![
+            lget(st.ri),
+            synth(IfElse {
+                consequent: slow,
+                alternative: fast_seq,
+            }),
+        ]
     }
 
     fn gas_only(&self, st: &State<'_>, v: &[(Instr, InstrLocId)]) -> bool {
@@ -1439,6 +1491,196 @@ enum SeqKind {
     Loop,
     Block,
     Plain,
+}
+
+/// Largest code (instructions, nested ones included) that gets a fast copy
+/// for normal mode (see [`FuncPass::split_fast`]). Nested loops are copied
+/// once per enclosing copied level, so this also bounds the growth.
+const FAST_COPY_MAX_INSTRS: usize = 4000;
+
+/// Instructions in `instrs`, nested sequences included.
+fn code_size(func: &LocalFunction, instrs: &[(Instr, InstrLocId)]) -> usize {
+    let mut n = instrs.len();
+    let mut stack: Vec<InstrSeqId> = instrs.iter().flat_map(|(i, _)| nested(i)).collect();
+    while let Some(s) = stack.pop() {
+        let seq = &func.block(s).instrs;
+        n += seq.len();
+        stack.extend(seq.iter().flat_map(|(i, _)| nested(i)));
+    }
+    n
+}
+
+/// Whether `instrs` (nested sequences included) read `local`.
+fn uses_local(func: &LocalFunction, instrs: &[(Instr, InstrLocId)], local: LocalId) -> bool {
+    let reads = |i: &Instr| matches!(i, Instr::LocalGet(g) if g.local == local);
+    let mut stack: Vec<InstrSeqId> = Vec::new();
+    for (i, _) in instrs {
+        if reads(i) {
+            return true;
+        }
+        stack.extend(nested(i));
+    }
+    while let Some(s) = stack.pop() {
+        for (i, _) in &func.block(s).instrs {
+            if reads(i) {
+                return true;
+            }
+            stack.extend(nested(i));
+        }
+    }
+    false
+}
+
+fn i32_const_of(item: Option<&(Instr, InstrLocId)>) -> Option<i32> {
+    match item {
+        Some((
+            Instr::Const(Const {
+                value: Value::I32(c),
+            }),
+            _,
+        )) => Some(*c),
+        _ => None,
+    }
+}
+
+/// A copy of `instrs` in fresh sequences for the case `ri == 0`: every
+/// `local.get ri` becomes `i32.const 0` and what that decides is folded
+/// (`i32.eqz`, i32 comparisons and arithmetic on constants, `select`,
+/// `if` and `br_if` on a constant). Branches to copied sequences go to
+/// their copies (`map`: original → copy).
+fn clone_fast(
+    func: &mut LocalFunction,
+    ri: LocalId,
+    instrs: &[(Instr, InstrLocId)],
+    map: &mut HashMap<InstrSeqId, InstrSeqId>,
+) -> Vec<(Instr, InstrLocId)> {
+    let remap = |map: &HashMap<InstrSeqId, InstrSeqId>, b: InstrSeqId| *map.get(&b).unwrap_or(&b);
+    let mut out: Vec<(Instr, InstrLocId)> = Vec::with_capacity(instrs.len());
+    for (instr, loc) in instrs {
+        match instr {
+            Instr::LocalGet(g) if g.local == ri => out.push(const_i32(0)),
+            Instr::Unop(Unop {
+                op: UnaryOp::I32Eqz,
+            }) if i32_const_of(out.last()).is_some() => {
+                let c = i32_const_of(out.pop().as_ref()).unwrap_or(0);
+                out.push(const_i32((c == 0) as i32));
+            }
+            Instr::Binop(Binop { op })
+                if out.len() >= 2
+                    && i32_const_of(out.last()).is_some()
+                    && i32_const_of(out.get(out.len() - 2)).is_some() =>
+            {
+                let b = i32_const_of(out.last()).unwrap_or(0);
+                let a = i32_const_of(out.get(out.len() - 2)).unwrap_or(0);
+                let folded = match op {
+                    BinaryOp::I32Add => Some(a.wrapping_add(b)),
+                    BinaryOp::I32Sub => Some(a.wrapping_sub(b)),
+                    BinaryOp::I32Eq => Some((a == b) as i32),
+                    BinaryOp::I32Ne => Some((a != b) as i32),
+                    BinaryOp::I32LtU => Some(((a as u32) < (b as u32)) as i32),
+                    BinaryOp::I32LeU => Some(((a as u32) <= (b as u32)) as i32),
+                    BinaryOp::I32GtU => Some(((a as u32) > (b as u32)) as i32),
+                    BinaryOp::I32GeU => Some(((a as u32) >= (b as u32)) as i32),
+                    _ => None,
+                };
+                match folded {
+                    Some(v) => {
+                        out.truncate(out.len() - 2);
+                        out.push(const_i32(v));
+                    }
+                    None => out.push((instr.clone(), *loc)),
+                }
+            }
+            Instr::Select(_)
+                if out.len() >= 3
+                    && i32_const_of(out.last()).is_some()
+                    && out[out.len() - 3..out.len() - 1]
+                        .iter()
+                        .all(|(i, _)| matches!(i, Instr::Const(_) | Instr::LocalGet(_))) =>
+            {
+                let c = i32_const_of(out.pop().as_ref()).unwrap_or(0);
+                let second = out.pop();
+                let first = out.pop();
+                let chosen = if c != 0 { first } else { second };
+                out.extend(chosen);
+            }
+            Instr::IfElse(ie) if i32_const_of(out.last()).is_some() => {
+                let c = i32_const_of(out.pop().as_ref()).unwrap_or(0);
+                let arm = if c != 0 { ie.consequent } else { ie.alternative };
+                if func.block(arm).instrs.is_empty()
+                    && matches!(func.block(arm).ty, InstrSeqType::Simple(None))
+                {
+                    continue;
+                }
+                let seq = clone_seq(func, ri, arm, map);
+                out.push(synth(Block { seq }));
+            }
+            Instr::IfElse(ie) => {
+                let consequent = clone_seq(func, ri, ie.consequent, map);
+                let alternative = clone_seq(func, ri, ie.alternative, map);
+                out.push((
+                    Instr::IfElse(IfElse {
+                        consequent,
+                        alternative,
+                    }),
+                    *loc,
+                ));
+            }
+            Instr::BrIf(b) if i32_const_of(out.last()).is_some() => {
+                let c = i32_const_of(out.pop().as_ref()).unwrap_or(0);
+                if c != 0 {
+                    out.push(synth(Br {
+                        block: remap(map, b.block),
+                    }));
+                }
+            }
+            Instr::BrIf(b) => out.push((
+                Instr::BrIf(BrIf {
+                    block: remap(map, b.block),
+                }),
+                *loc,
+            )),
+            Instr::Br(b) => out.push((
+                Instr::Br(Br {
+                    block: remap(map, b.block),
+                }),
+                *loc,
+            )),
+            Instr::BrTable(t) => out.push((
+                Instr::BrTable(BrTable {
+                    blocks: t.blocks.iter().map(|b| remap(map, *b)).collect(),
+                    default: remap(map, t.default),
+                }),
+                *loc,
+            )),
+            Instr::Block(b) => {
+                let seq = clone_seq(func, ri, b.seq, map);
+                out.push((Instr::Block(Block { seq }), *loc));
+            }
+            Instr::Loop(l) => {
+                let seq = clone_seq(func, ri, l.seq, map);
+                out.push((Instr::Loop(Loop { seq }), *loc));
+            }
+            other => out.push((other.clone(), *loc)),
+        }
+    }
+    out
+}
+
+/// [`clone_fast`] of the sequence `seq` into a fresh sequence.
+fn clone_seq(
+    func: &mut LocalFunction,
+    ri: LocalId,
+    seq: InstrSeqId,
+    map: &mut HashMap<InstrSeqId, InstrSeqId>,
+) -> InstrSeqId {
+    let ty = func.block(seq).ty;
+    let copy = func.builder_mut().dangling_instr_seq(ty).id();
+    map.insert(seq, copy);
+    let instrs = func.block(seq).instrs.clone();
+    let body = clone_fast(func, ri, &instrs, map);
+    func.block_mut(copy).instrs = body;
+    copy
 }
 
 /// Placeholder for the depth weight constant (patched after the frame size

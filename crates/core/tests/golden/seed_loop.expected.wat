@@ -83,58 +83,91 @@
           br 2 (;@1;)
         else
         end
-        block ;; label = @3
-          local.get 1
-          if ;; label = @4
+        local.get 1
+        if ;; label = @3
+          block ;; label = @4
             local.get 1
-            i32.const 2
-            i32.sub
-            i32.const 0
-            i32.gt_u
-            br_if 1 (;@3;)
-            local.get 1
-            i32.const 2
-            i32.eq
             if ;; label = @5
+              local.get 1
+              i32.const 2
+              i32.sub
               i32.const 0
-              global.set 2
-              global.get 1
+              i32.gt_u
+              br_if 1 (;@4;)
+              local.get 1
+              i32.const 2
+              i32.eq
+              if ;; label = @6
+                i32.const 0
+                global.set 2
+                global.get 1
+                i64.const 20
+                i64.add
+                local.tee 3
+                global.set 0
+                i32.const 0
+                local.set 1
+              else
+              end
+            else
+            end
+            loop ;; label = @5
+              local.get 3
               i64.const 20
-              i64.add
+              i64.sub
               local.tee 3
               global.set 0
-              i32.const 0
-              local.set 1
-            else
-            end
-          else
-          end
-          loop ;; label = @4
-            local.get 3
-            i64.const 20
-            i64.sub
-            local.tee 3
-            global.set 0
-            local.get 3
-            i64.const 0
-            i64.lt_s
-            if ;; label = @5
+              local.get 3
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 1
+                global.set 2
+                i32.const 2
+                br 5 (;@1;)
+              else
+              end
+              local.get 0
+              call $print
+              local.get 0
               i32.const 1
-              global.set 2
-              i32.const 2
-              br 4 (;@1;)
-            else
+              i32.add
+              local.set 0
+              local.get 0
+              i32.const 1000
+              i32.lt_s
+              br_if 0 (;@5;)
             end
-            local.get 0
-            call $print
-            local.get 0
-            i32.const 1
-            i32.add
-            local.set 0
-            local.get 0
-            i32.const 1000
-            i32.lt_s
-            br_if 0 (;@4;)
+          end
+        else
+          block ;; label = @4
+            loop ;; label = @5
+              local.get 3
+              i64.const 20
+              i64.sub
+              local.tee 3
+              global.set 0
+              local.get 3
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 1
+                global.set 2
+                i32.const 2
+                br 5 (;@1;)
+              else
+              end
+              local.get 0
+              call $print
+              local.get 0
+              i32.const 1
+              i32.add
+              local.set 0
+              local.get 0
+              i32.const 1000
+              i32.lt_s
+              br_if 0 (;@5;)
+            end
           end
         end
       end
