@@ -1,6 +1,12 @@
-// `npm run bench`: what metering, pausing, JS imports and snapshots cost,
-// measured in this process against the same modules run by V8's own
-// WebAssembly (no metering, no pausing) as the baseline.
+// `npm run bench`: what metering, pausing, JS imports and snapshots cost on
+// the JS path, each program measured in this process against the same
+// module run by V8's own WebAssembly (no metering, no pausing).
+//
+// Programs: benchmark/programs/*.c (clang-16 -O2; the .wasm files are
+// committed, rebuilt by benchmark/programs/build.sh). Figures are medians
+// of repeated runs; the machine this runs on is usually shared, so compare
+// ratios from the same run only. `node benchmark/bench.js fib sieve` runs
+// only the named programs.
 'use strict'
 
 const fs = require('node:fs')
@@ -8,6 +14,42 @@ const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
 const { Executor } = require('..')
+
+const PROGRAMS = ['fib', 'sieve', 'matmul', 'sha256', 'sort', 'imports']
+const MEM_LIMIT = 1024
+const UNLIMITED = Number.MAX_SAFE_INTEGER
+
+const env = { next: (i) => i ^ 0x55 }
+
+/** Median of `fn()`'s return value (ms) over `repeats` runs, after one warm-up. */
+function median(fn, repeats = 7) {
+  fn()
+  const samples = []
+  for (let k = 0; k < repeats; k++) samples.push(fn())
+  samples.sort((a, b) => a - b)
+  return samples[Math.floor(samples.length / 2)]
+}
+
+/** Wall time (ms) of one call of `fn`. */
+function timed(fn) {
+  const start = performance.now()
+  fn()
+  return performance.now() - start
+}
+
+/** Runs a fresh executor to the end in slices of `slice` gas; returns ms. */
+function sliced(wasm, slice, migrate) {
+  let e = new Executor(wasm, MEM_LIMIT, env)
+  const start = performance.now()
+  while (!e.run(slice)) {
+    if (migrate) {
+      const bytes = e.serializeMemory()
+      e = new Executor(wasm, MEM_LIMIT, env)
+      e.deserializeMemory(bytes)
+    }
+  }
+  return performance.now() - start
+}
 
 async function wat(text) {
   const wabt = await require('wabt')()
@@ -19,112 +61,175 @@ async function wat(text) {
   }
 }
 
-/** Median wall time (ms) of `fn` over `repeats` runs, after two warm-ups (V8 tiers up). */
-function time(fn, repeats = 7) {
-  fn()
-  fn()
-  const samples = []
-  for (let k = 0; k < repeats; k++) {
-    const start = performance.now()
-    fn()
-    samples.push(performance.now() - start)
+/** Code section size of a wasm module in bytes. */
+function codeSize(wasm) {
+  let p = 8
+  const leb = () => {
+    let result = 0
+    let shift = 0
+    for (;;) {
+      const b = wasm[p++]
+      result += (b & 0x7f) * 2 ** shift
+      shift += 7
+      if (b < 0x80) return result
+    }
   }
-  samples.sort((a, b) => a - b)
-  return samples[Math.floor(samples.length / 2)]
+  while (p < wasm.length) {
+    const id = wasm[p++]
+    const size = leb()
+    if (id === 10) return size
+    p += size
+  }
+  return 0
 }
 
-const KERNELS = `
-(module
-  (import "env" "tick" (func $tick (param i32)))
-  (memory (export "memory") 1)
-  (func $fib (param $n i32) (result i32)
-    (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
-      (then (local.get $n))
-      (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
-                     (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
-  (func (export "fib") (i32.store (i32.const 0) (call $fib (i32.const 30))))
-  (func (export "loop") (local $i i32) (local $acc i32)
-    (loop $l
-      (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const 100000000))))
-    (i32.store (i32.const 0) (local.get $acc)))
-  (func (export "imports") (local $i i32)
-    (loop $l
-      (call $tick (local.get $i))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000)))))
-  (func (export "fill") (local $i i32)
-    (drop (memory.grow (i32.const 255)))
-    (loop $l
-      (i32.store (local.get $i) (i32.xor (local.get $i) (i32.const 0x5bd1e995)))
-      (local.set $i (i32.add (local.get $i) (i32.const 4)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const 16777216))))
-    (loop $forever (br $forever))))
-`
+const ratio = (x, base) => `${(x / base).toFixed(2)}x`
+const ms = (x) => `${x.toFixed(2)} ms`
+const us = (x) => `${(x * 1000).toFixed(2)} µs`
 
 async function main() {
-  const wasm = await wat(KERNELS)
-  const env = { tick() {} }
-  const v8 = new WebAssembly.Instance(new WebAssembly.Module(wasm), { env }).exports
-  const executor = (entry, memLimit = 256) => new Executor(wasm, memLimit, env, { entry })
-  const rows = []
-  const row = (name, baseline, measured, note = '') =>
-    rows.push({ benchmark: name, 'V8 (ms)': baseline?.toFixed(1) ?? '', 'wasm-sandbox (ms)': measured.toFixed(1), ratio: baseline ? (measured / baseline).toFixed(2) + 'x' : '', note })
-
-  for (const entry of ['fib', 'loop']) {
-    const baseline = time(() => v8[entry]())
-    let gas = 0n
-    const whole = time(() => {
-      const e = executor(entry)
-      e.run(Number.MAX_SAFE_INTEGER)
-      gas = e.gasUsed
+  const only = process.argv.slice(2)
+  const programs = only.length ? PROGRAMS.filter((p) => only.includes(p)) : PROGRAMS
+  const execution = []
+  const ratios = { unlimited: [], m1: [], k10: [], k10s: [] }
+  const sizes = []
+  for (const name of programs) {
+    const wasm = fs.readFileSync(path.join(__dirname, 'programs', `${name}.wasm`))
+    const v8 = new WebAssembly.Instance(new WebAssembly.Module(wasm), { env }).exports
+    const expected = v8.entry() >>> 0
+    const check = new Executor(wasm, MEM_LIMIT, env)
+    check.run(UNLIMITED)
+    // The same computation leaves the same memory.
+    const v8memory = Buffer.from(v8.memory.buffer)
+    if (!check.readMemory(0, check.memorySize).equals(v8memory)) throw new Error(`${name}: memory differs from V8's`)
+    const base = median(() => {
+      const fresh = new WebAssembly.Instance(new WebAssembly.Module(wasm), { env }).exports
+      return timed(() => fresh.entry())
     })
-    row(`${entry}: one run`, baseline, whole, `${gas} gas`)
-    for (const slice of [1_000_000, 10_000]) {
-      let runs = 0
-      const sliced = time(() => {
-        const e = executor(entry)
-        runs = 1
-        while (!e.run(slice)) runs++
-      }, 3)
-      row(`${entry}: ${slice} gas per run`, baseline, sliced, `${runs} pauses + resumes`)
+    const unlimited = median(() => sliced(wasm, UNLIMITED, false))
+    const m1 = median(() => sliced(wasm, 1_000_000, false))
+    const k10 = median(() => sliced(wasm, 10_000, false), 5)
+    const k10s = median(() => sliced(wasm, 10_000, true), 3)
+    ratios.unlimited.push(unlimited / base)
+    ratios.m1.push(m1 / base)
+    ratios.k10.push(k10 / base)
+    ratios.k10s.push(k10s / base)
+    execution.push({
+      program: name,
+      'V8': ms(base),
+      unlimited: `${ms(unlimited)} (${ratio(unlimited, base)})`,
+      '1M slices': `${ms(m1)} (${ratio(m1, base)})`,
+      '10k slices': `${ms(k10)} (${ratio(k10, base)})`,
+      '10k + snapshot each pause': `${ms(k10s)} (${ratio(k10s, base)})`,
+    })
+    if (check.status !== 'finished') throw new Error(`${name} did not finish`)
+    sizes.push({ program: name, 'code section bytes': codeSize(wasm), 'gas used': String(check.gasUsed), result: expected })
+  }
+  const med = (v) => {
+    const s = [...v].sort((a, b) => a - b)
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+  }
+  const summary = (v) => (v.length ? `median ${med(v).toFixed(2)}x, max ${Math.max(...v).toFixed(2)}x` : '')
+
+  // One pause + resume cycle from JS: run(1) resumes (rewinding `depth`
+  // frames), runs one loop iteration and pauses again.
+  const cycles = []
+  for (const depth of [0, 50]) {
+    const loop = await wat(`(module
+      (func $down (param $n i32) (result i32)
+        (if (result i32) (local.get $n)
+          (then (i32.add (call $down (i32.sub (local.get $n) (i32.const 1))) (i32.const 1)))
+          (else (loop $forever (br $forever)) (i32.const 0))))
+      (func (export "entry") (result i32) (call $down (i32.const ${depth}))))`)
+    const e = new Executor(loop, 1)
+    e.run(1000)
+    const n = 20000
+    const t = median(() => timed(() => {
+      for (let k = 0; k < n; k++) e.run(1)
+    }))
+    cycles.push({ measure: `one pause + resume from JS, ${depth} frames deep`, value: us(t / n) })
+  }
+
+  // Construction, cold (a new custom section each time: instrument +
+  // compile) and with the module cached.
+  const sha = fs.readFileSync(path.join(__dirname, 'programs', 'sha256.wasm'))
+  let serial = 0
+  const cold = median(() => {
+    const name = Buffer.from('bench')
+    const payload = Buffer.alloc(8)
+    payload.writeBigUInt64LE(BigInt(++serial) + BigInt(Date.now()) * 1000n)
+    const section = Buffer.concat([Buffer.from([0, 1 + name.length + payload.length, name.length]), name, payload])
+    const bytes = Buffer.concat([sha, section])
+    return timed(() => new Executor(bytes, MEM_LIMIT))
+  }, 5)
+  cycles.push({ measure: 'new Executor, cold (instrument + compile sha256)', value: ms(cold) })
+  const cached = median(() => timed(() => {
+    for (let k = 0; k < 1000; k++) new Executor(sha, MEM_LIMIT)
+  }))
+  cycles.push({ measure: 'new Executor, module cached', value: us(cached / 1000) })
+
+  // JS import calls: a loop of 1M calls, minus the same loop without the
+  // call (both instrumented).
+  const calls = await wat(`(module
+    (import "env" "next" (func $next (param i32) (result i32)))
+    (func (export "entry") (local $i i32) (local $acc i32)
+      (loop $l
+        (local.set $acc (i32.add (local.get $acc) (call $next (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000)))))
+    (func (export "empty") (local $i i32) (local $acc i32)
+      (loop $l
+        (local.set $acc (i32.add (local.get $acc) (local.get $i)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.lt_u (local.get $i) (i32.const 1000000))))))`)
+  const withCalls = median(() => timed(() => new Executor(calls, 1, env).run(UNLIMITED)))
+  const without = median(() => timed(() => new Executor(calls, 1, env, { entry: 'empty' }).run(UNLIMITED)))
+  const v8calls = new WebAssembly.Instance(new WebAssembly.Module(calls), { env }).exports
+  const v8with = median(() => timed(() => v8calls.entry()))
+  const v8without = median(() => timed(() => v8calls.empty()))
+  cycles.push({ measure: 'one JS import call from the guest', value: `${us((withCalls - without) / 1e6)} (V8: ${us((v8with - v8without) / 1e6)})` })
+
+  // Snapshots of 1 MiB and 64 MiB memories, 90 % zero or random.
+  const snapshots = []
+  for (const pages of [16, 1024]) {
+    const mem = await wat(`(module (memory (export "memory") ${pages}) (func (export "entry")))`)
+    for (const random of [false, true]) {
+      const e = new Executor(mem, pages)
+      const data = Buffer.alloc(pages * 65536)
+      let x = 0x9e3779b9
+      const fill = (from, to) => {
+        for (let i = from; i < to; i++) {
+          x ^= x << 13
+          x ^= x >>> 17
+          x ^= x << 5
+          data[i] = x & 0xff
+        }
+      }
+      if (random) fill(0, data.length)
+      else for (let off = 0; off < data.length; off += 40960) fill(off, off + 4096)
+      e.writeMemory(0, data)
+      let snapshot
+      const save = median(() => timed(() => {
+        snapshot = e.serializeMemory()
+      }), 5)
+      const target = new Executor(mem, pages)
+      const load = median(() => timed(() => target.deserializeMemory(snapshot)), 5)
+      snapshots.push({
+        memory: `${pages * 64 / 1024} MiB, ${random ? 'random' : '90 % zero'}`,
+        'snapshot size': `${(snapshot.length / 2 ** 20).toFixed(2)} MiB`,
+        serializeMemory: ms(save),
+        deserializeMemory: ms(load),
+      })
     }
   }
 
-  const importsBaseline = time(() => v8.imports())
-  const importsRun = time(() => executor('imports').run(Number.MAX_SAFE_INTEGER))
-  row('1M calls of a JS import', importsBaseline, importsRun, `${importsRun.toFixed(0)} ns per call`)
-
-  const construct = time(() => {
-    for (let k = 0; k < 1000; k++) executor('fib')
-  })
-  row('1000 × new Executor (compiled module cached)', null, construct, `${construct.toFixed(0)} µs per Executor`)
-
-  const count = fs.readFileSync(path.join(__dirname, '..', 'examples', 'count.wasm'))
-  const small = new Executor(count, 65536, { print() {} })
-  small.run(10000)
-  const smallSnapshot = small.serializeMemory()
-  const smallTime = time(() => {
-    for (let k = 0; k < 1000; k++) {
-      const next = new Executor(count, 65536, { print() {} })
-      next.deserializeMemory(small.serializeMemory())
-    }
-  })
-  row('1000 × seed example: serialize, new Executor, deserialize', null, smallTime, `${smallTime.toFixed(0)} µs each; ${smallSnapshot.length} bytes snapshot`)
-
-  const big = executor('fill')
-  big.run(1e9)
-  let bigSnapshot
-  const serialize = time(() => {
-    bigSnapshot = big.serializeMemory()
-  })
-  row(`serializeMemory, ${big.memorySize / 2 ** 20} MiB dense memory`, null, serialize, `${(bigSnapshot.length / 2 ** 20).toFixed(1)} MiB snapshot`)
-  const target = executor('fill')
-  row(`deserializeMemory, ${big.memorySize / 2 ** 20} MiB dense memory`, null, time(() => target.deserializeMemory(bigSnapshot)))
-
-  console.log(`wasm-sandbox benchmark, node ${process.version}, ${process.platform}-${process.arch}`)
-  console.table(rows)
+  console.log(`wasm-sandbox benchmark, node ${process.version}, ${process.platform}-${process.arch}, ${new Date().toISOString().slice(0, 10)}`)
+  console.log('\nExecution (median wall time; ratio to V8 running the original module)')
+  console.table(execution)
+  console.log(`unlimited: ${summary(ratios.unlimited)}; 1M slices: ${summary(ratios.m1)}; 10k slices: ${summary(ratios.k10)}; 10k + snapshot: ${summary(ratios.k10s)}`)
+  console.table(sizes)
+  console.table(cycles)
+  console.table(snapshots)
 }
 
 main().catch((error) => {

@@ -170,7 +170,9 @@ impl Program {
     pub(crate) fn module(&self) -> &Module {
         &self.module
     }
-    pub(crate) fn engine(&self) -> &Engine {
+    /// The process-wide engine this program is compiled for (benchmarks run
+    /// the original module on it, with exactly the same settings).
+    pub fn engine(&self) -> &Engine {
         self.module.engine()
     }
     pub(crate) fn has_export(&self, name: &str) -> bool {

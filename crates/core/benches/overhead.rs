@@ -1,0 +1,476 @@
+//! `cargo bench -p wasm-sandbox-core`: what metering, pausing and snapshots
+//! cost, each figure against the same original module run uninstrumented by
+//! the same wasmtime engine in the same process.
+//!
+//! Programs: `benchmark/programs/*.c` (clang-16 -O2, the `.wasm` files are
+//! committed). After criterion's own report, a summary table of medians and
+//! ratios is printed and written to `target/criterion/summary.md`.
+//!
+//! `cargo bench -p wasm-sandbox-core -- fib` runs only the matching
+//! benchmarks (the summary then lists what ran).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion};
+use wasm_sandbox_core::{
+    Executor, ExecutorConfig, Host, HostError, Program, ProgramOptions, RunOutcome, Snapshot, Value,
+};
+use wasmtime::{Engine, Extern, Func, Instance, Memory, Module, Store};
+
+const PROGRAMS: [&str; 6] = ["fib", "sieve", "matmul", "sha256", "sort", "imports"];
+const MEM_LIMIT: u64 = 1024;
+const UNLIMITED: u64 = u64::MAX >> 2;
+
+fn programs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benchmark/programs")
+}
+
+/// The host side of `imports.c`: `next(i) = i ^ 0x55`.
+fn next(i: i32) -> i32 {
+    i ^ 0x55
+}
+
+struct BenchHost;
+impl Host for BenchHost {
+    fn call(
+        &mut self,
+        _: usize,
+        args: &[Value],
+        results: &mut [Value],
+        _: &mut [u8],
+    ) -> Result<(), HostError> {
+        if let (Some(Value::I32(i)), Some(r)) = (args.first(), results.first_mut()) {
+            *r = Value::I32(next(*i));
+        }
+        Ok(())
+    }
+}
+
+/// The original module on the executors' engine, without instrumentation.
+struct Plain {
+    module: Module,
+}
+
+impl Plain {
+    fn new(engine: &Engine, wasm: &[u8]) -> Plain {
+        Plain {
+            module: Module::new(engine, wasm).expect("benchmark program compiles"),
+        }
+    }
+
+    /// Instantiates, then runs `entry`; returns the duration of the call,
+    /// its result and the final memory.
+    fn run(&self) -> (Duration, i32, Vec<u8>) {
+        let mut store = Store::new(self.module.engine(), ());
+        let imports: Vec<Extern> = self
+            .module
+            .imports()
+            .map(|i| match i.ty() {
+                wasmtime::ExternType::Func(_) => Func::wrap(&mut store, next).into(),
+                wasmtime::ExternType::Memory(mt) => Memory::new(&mut store, mt).unwrap().into(),
+                other => panic!("unsupported import {other:?}"),
+            })
+            .collect();
+        let instance = Instance::new(&mut store, &self.module, &imports).unwrap();
+        let entry = instance
+            .get_typed_func::<(), i32>(&mut store, "entry")
+            .unwrap();
+        let start = Instant::now();
+        let result = entry.call(&mut store, ()).unwrap();
+        let elapsed = start.elapsed();
+        let memory = instance.get_memory(&mut store, "memory").unwrap();
+        (elapsed, result, memory.data(&store).to_vec())
+    }
+}
+
+fn executor(program: &Arc<Program>) -> Executor {
+    Executor::new(
+        program.clone(),
+        ExecutorConfig {
+            memory_limit_pages: MEM_LIMIT,
+            entry: None,
+        },
+    )
+    .unwrap()
+}
+
+/// Runs a fresh executor to the end in slices of `slice` gas, optionally
+/// moving it through a snapshot into a new executor at every pause; returns
+/// the duration of the runs (and moves) and the number of pauses.
+fn run_sliced(program: &Arc<Program>, slice: u64, migrate: bool) -> (Duration, u64) {
+    let mut e = executor(program);
+    let start = Instant::now();
+    let mut pauses = 0;
+    while e.run(slice, &mut BenchHost).unwrap() == RunOutcome::Paused {
+        pauses += 1;
+        if migrate {
+            let bytes = e.snapshot().unwrap().to_bytes();
+            e = executor(program);
+            e.restore(&Snapshot::from_bytes(&bytes).unwrap()).unwrap();
+        }
+    }
+    (start.elapsed(), pauses)
+}
+
+fn iter_total(iters: u64, mut one: impl FnMut() -> Duration) -> Duration {
+    (0..iters).map(|_| one()).sum()
+}
+
+fn execution(c: &mut Criterion, sizes: &mut Vec<String>) {
+    for name in PROGRAMS {
+        let wasm = std::fs::read(programs_dir().join(format!("{name}.wasm"))).unwrap();
+        let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
+        let plain = Plain::new(program.engine(), &wasm);
+        let (_, expected, memory) = plain.run();
+        let mut e = executor(&program);
+        assert_eq!(
+            e.run(UNLIMITED, &mut BenchHost).unwrap(),
+            RunOutcome::Finished
+        );
+        // The same computation leaves the same memory.
+        assert!(
+            e.read_memory(0, e.memory_size()).unwrap() == memory,
+            "{name}: memory differs from the uninstrumented run"
+        );
+        let gas = e.gas_used();
+        let (_, pauses_10k) = run_sliced(&program, 10_000, false);
+        sizes.push(format!(
+            "| {name} | {} | {} | {:.2}x | {gas} | {pauses_10k} | {expected} |",
+            code_size(&wasm),
+            code_size(program.instrumented_wasm()),
+            code_size(program.instrumented_wasm()) as f64 / code_size(&wasm) as f64,
+        ));
+
+        let mut g = c.benchmark_group(format!("exec/{name}"));
+        g.sample_size(10);
+        g.warm_up_time(Duration::from_millis(500));
+        g.measurement_time(Duration::from_secs(3));
+        g.bench_function("plain", |b| {
+            b.iter_custom(|n| iter_total(n, || plain.run().0))
+        });
+        g.bench_function("unlimited", |b| {
+            b.iter_custom(|n| iter_total(n, || run_sliced(&program, UNLIMITED, false).0))
+        });
+        g.bench_function("slices_1m", |b| {
+            b.iter_custom(|n| iter_total(n, || run_sliced(&program, 1_000_000, false).0))
+        });
+        g.bench_function("slices_10k", |b| {
+            b.iter_custom(|n| iter_total(n, || run_sliced(&program, 10_000, false).0))
+        });
+        // Moving a big memory at every pause measures memory copying, not
+        // pausing: (3) runs on the 1-page programs (the snapshot group
+        // times bigger memories).
+        if program.memory_min_pages().unwrap_or(0) <= 1 {
+            g.bench_function("slices_10k_snapshot", |b| {
+                b.iter_custom(|n| iter_total(n, || run_sliced(&program, 10_000, true).0))
+            });
+        }
+        g.finish();
+    }
+}
+
+/// Size of the code section of `wasm` in bytes.
+fn code_size(wasm: &[u8]) -> usize {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let Ok(wasmparser::Payload::CodeSectionStart { size, .. }) = payload {
+            return size as usize;
+        }
+    }
+    0
+}
+
+/// A guest that recurses `depth` calls deep, then loops forever: every
+/// `run(1)` is one resume (rewind `depth` frames), one loop iteration and
+/// one pause (unwind them again).
+fn deep_loop(depth: u32) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+          (func $down (param $n i32) (result i32)
+            (if (result i32) (local.get $n)
+              (then (i32.add (call $down (i32.sub (local.get $n) (i32.const 1))) (i32.const 1)))
+              (else (loop $forever (br $forever)) (i32.const 0))))
+          (func (export "entry") (result i32) (call $down (i32.const {depth}))))"#
+    ))
+    .unwrap()
+}
+
+fn pause_resume(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pause_resume");
+    for depth in [0u32, 50] {
+        let program = Program::load(&deep_loop(depth), &ProgramOptions::default()).unwrap();
+        let mut e = executor(&program);
+        e.run(1000, &mut BenchHost).unwrap();
+        g.bench_function(BenchmarkId::new("depth", depth), |b| {
+            b.iter(|| black_box(e.run(1, &mut BenchHost).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+/// An executor whose memory of `pages` pages is 90 % zero or all random.
+fn memory_executor(pages: u32, random: bool) -> Executor {
+    let wasm = wat::parse_str(format!(
+        r#"(module (memory (export "memory") {pages}) (func (export "entry")))"#
+    ))
+    .unwrap();
+    let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
+    let mut e = Executor::new(
+        program,
+        ExecutorConfig {
+            memory_limit_pages: pages as u64,
+            entry: None,
+        },
+    )
+    .unwrap();
+    let len = pages as usize * 65536;
+    let mut data = vec![0u8; len];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut fill = |chunk: &mut [u8]| {
+        for b in chunk {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+    };
+    if random {
+        fill(&mut data);
+    } else {
+        // Every tenth 4 KiB block random, the rest zero.
+        for block in data.chunks_mut(4096).step_by(10) {
+            fill(block);
+        }
+    }
+    e.write_memory(0, &data).unwrap();
+    e
+}
+
+/// The three steps of moving a paused 1-page program (fib) to a new
+/// executor: snapshot to bytes, a new executor, restore from bytes.
+fn migration(c: &mut Criterion) {
+    let wasm = std::fs::read(programs_dir().join("fib.wasm")).unwrap();
+    let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
+    let mut e = executor(&program);
+    assert_eq!(e.run(100_000, &mut BenchHost).unwrap(), RunOutcome::Paused);
+    let bytes = e.snapshot().unwrap().to_bytes();
+    let mut g = c.benchmark_group("migrate");
+    g.bench_function("snapshot_to_bytes", |b| {
+        b.iter(|| black_box(e.snapshot().unwrap().to_bytes()))
+    });
+    g.bench_function("new_executor", |b| b.iter(|| black_box(executor(&program))));
+    g.bench_function("new_executor_and_restore", |b| {
+        b.iter(|| {
+            let mut fresh = executor(&program);
+            fresh
+                .restore(&Snapshot::from_bytes(black_box(&bytes)).unwrap())
+                .unwrap();
+            fresh
+        })
+    });
+    g.finish();
+}
+
+fn snapshots(c: &mut Criterion, sizes: &mut Vec<String>) {
+    let mut g = c.benchmark_group("snapshot");
+    g.sample_size(10);
+    for (pages, label) in [(16u32, "1MiB"), (1024, "64MiB")] {
+        for (random, kind) in [(false, "90pct_zero"), (true, "random")] {
+            let mut e = memory_executor(pages, random);
+            let bytes = e.snapshot().unwrap().to_bytes();
+            sizes.push(format!("| {label} {kind} | {} bytes |", bytes.len()));
+            g.bench_function(format!("serialize/{label}_{kind}"), |b| {
+                b.iter(|| black_box(e.snapshot().unwrap().to_bytes()))
+            });
+            let mut target = memory_executor(pages, false);
+            g.bench_function(format!("deserialize/{label}_{kind}"), |b| {
+                b.iter(|| {
+                    target
+                        .restore(&Snapshot::from_bytes(black_box(&bytes)).unwrap())
+                        .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn construction(c: &mut Criterion) {
+    let wasm = std::fs::read(programs_dir().join("sha256.wasm")).unwrap();
+    let mut g = c.benchmark_group("new_executor");
+    g.sample_size(10);
+    let mut n = 0u64;
+    g.bench_function("cold", |b| {
+        b.iter(|| {
+            // A custom section with a fresh number: new cache key, same code.
+            n += 1;
+            let mut bytes = wasm.clone();
+            let name = b"bench";
+            let payload = n.to_le_bytes();
+            bytes.push(0);
+            bytes.push((1 + name.len() + payload.len()) as u8);
+            bytes.push(name.len() as u8);
+            bytes.extend_from_slice(name);
+            bytes.extend_from_slice(&payload);
+            executor(&Program::load(&bytes, &ProgramOptions::default()).unwrap())
+        })
+    });
+    let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
+    g.bench_function("cached", |b| {
+        b.iter(|| executor(&Program::load(black_box(&wasm), &ProgramOptions::default()).unwrap()))
+    });
+    drop(program);
+    g.finish();
+}
+
+/// Criterion's median estimate (ns) for `group/id`, if it ran.
+fn median_ns(dir: &Path, group: &str, id: &str) -> Option<f64> {
+    let path = dir.join(group).join(id).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn criterion_dir() -> PathBuf {
+    if let Ok(home) = std::env::var("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    target.join("criterion")
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
+}
+
+fn summary(sizes: &[String], snapshot_sizes: &[String]) {
+    let dir = criterion_dir();
+    let mut out = String::new();
+    out.push_str(
+        "## Execution (median time; ratio to the uninstrumented module on the same engine)\n\n",
+    );
+    out.push_str("| program | plain | unlimited | 1M slices | 10k slices | 10k slices + snapshot/restore each pause (1-page programs) |\n|---|---|---|---|---|---|\n");
+    let variants = [
+        "unlimited",
+        "slices_1m",
+        "slices_10k",
+        "slices_10k_snapshot",
+    ];
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
+    for name in PROGRAMS {
+        let group = format!("exec/{name}");
+        let Some(plain) = median_ns(&dir, &group, "plain") else {
+            continue;
+        };
+        out.push_str(&format!("| {name} | {} |", fmt_ns(plain)));
+        for (k, v) in variants.iter().enumerate() {
+            match median_ns(&dir, &group, v) {
+                Some(t) => {
+                    ratios[k].push(t / plain);
+                    out.push_str(&format!(" {} ({:.2}x) |", fmt_ns(t), t / plain));
+                }
+                None => out.push_str(" |"),
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("| **median** | |");
+    for r in &ratios {
+        match median(r.clone()) {
+            Some(m) => out.push_str(&format!(
+                " **{m:.2}x** (max {:.2}x) |",
+                r.iter().cloned().fold(0.0, f64::max)
+            )),
+            None => out.push_str(" |"),
+        }
+    }
+    out.push_str("\n\n## Code size (wasm code section, bytes) and gas\n\n| program | original | instrumented | ratio | gas used | pauses at 10k |  result |\n|---|---|---|---|---|---|---|\n");
+    for s in sizes {
+        out.push_str(s);
+        out.push('\n');
+    }
+    out.push_str(
+        "\n## Pause + resume, snapshots, construction (median)\n\n| measure | time |\n|---|---|\n",
+    );
+    let singles = [
+        (
+            "pause_resume",
+            "depth/0",
+            "one pause + resume, shallow stack",
+        ),
+        (
+            "pause_resume",
+            "depth/50",
+            "one pause + resume, 50 frames deep",
+        ),
+        (
+            "new_executor",
+            "cold",
+            "new Executor, cold (instrument + compile sha256)",
+        ),
+        ("new_executor", "cached", "new Executor, module cached"),
+    ];
+    for (group, id, label) in singles {
+        if let Some(t) = median_ns(&dir, group, id) {
+            out.push_str(&format!("| {label} | {} |\n", fmt_ns(t)));
+        }
+    }
+    for (pages, label) in [("1MiB", "1 MiB"), ("64MiB", "64 MiB")] {
+        for (kind, kind_label) in [("90pct_zero", "90 % zero"), ("random", "random")] {
+            for dir_name in ["serialize", "deserialize"] {
+                if let Some(t) = median_ns(&dir, "snapshot", &format!("{dir_name}/{pages}_{kind}"))
+                {
+                    out.push_str(&format!(
+                        "| {dir_name}, {label} {kind_label} | {} |\n",
+                        fmt_ns(t)
+                    ));
+                }
+            }
+        }
+    }
+    out.push_str("\n| snapshot | size |\n|---|---|\n");
+    for s in snapshot_sizes {
+        out.push_str(s);
+        out.push('\n');
+    }
+    println!("\n{out}");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("summary.md"), &out);
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let mut sizes = Vec::new();
+    let mut snapshot_sizes = Vec::new();
+    execution(&mut c, &mut sizes);
+    pause_resume(&mut c);
+    migration(&mut c);
+    snapshots(&mut c, &mut snapshot_sizes);
+    construction(&mut c);
+    c.final_summary();
+    summary(&sizes, &snapshot_sizes);
+}
