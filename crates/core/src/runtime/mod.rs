@@ -616,7 +616,8 @@ impl Executor {
                     Error::SnapshotMemoryLimit(format!("cannot grow memory for the snapshot: {e}"))
                 })?;
             }
-            snapshot.write_memory(mem.data_mut(&mut *st))?;
+            // The grown pages of the fresh instance are zero.
+            snapshot.write_memory(mem.data_mut(&mut *st), cur as usize)?;
         }
         for (g, bits) in live.globals.iter().zip(snapshot.globals()) {
             let v = from_bits(g.ty(&*st).content(), *bits);

@@ -33,6 +33,8 @@ use crate::runtime::Status;
 /// Version written by this build; the only one it reads so far.
 pub const VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"WSSNAP\r\n";
+/// Magic, version and payload length.
+const HEADER_LEN: usize = 20;
 /// Largest entry name accepted.
 const MAX_ENTRY_LEN: usize = 4096;
 /// Largest memory a snapshot may describe (4 GiB).
@@ -143,16 +145,31 @@ impl Snapshot {
 
     /// Decodes the memory into `dest`, which must have exactly the
     /// snapshot's memory length.
-    pub fn write_memory(&self, dest: &mut [u8]) -> Result<()> {
+    /// Writes the saved memory into `dest` (of the saved length). Bytes of
+    /// `dest` from `zero_from` on must already be zero (freshly grown
+    /// pages): they are not touched where the snapshot has zeros.
+    pub fn write_memory(&self, dest: &mut [u8], zero_from: usize) -> Result<()> {
         match &self.memory {
-            Some((len, enc)) if *len == dest.len() as u64 => decode_memory(enc, dest),
+            Some((len, enc)) if *len == dest.len() as u64 => decode_memory(enc, dest, zero_from),
             _ => Err(corrupt("memory length mismatch")),
         }
     }
 
     /// The binary form.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut p = Vec::new();
+        // One allocation: the header is put in front at the end (a move
+        // within the capacity), the CRC after.
+        let mem_len = self.memory.as_ref().map(|(_, e)| e.len()).unwrap_or(0);
+        let mut p = Vec::with_capacity(
+            HEADER_LEN
+                + 128
+                + self.entry.len()
+                + mem_len
+                + 8 * (self.globals.len() + self.drop_masks.len())
+                + self.unwind.len()
+                + 4 * self.table.as_ref().map(|t| t.len()).unwrap_or(0)
+                + 4,
+        );
         p.extend_from_slice(&self.fingerprint);
         p.push(self.canonicalize_nans as u8);
         p.push(match self.status {
@@ -197,14 +214,14 @@ impl Snapshot {
             }
         }
 
-        let mut out = Vec::with_capacity(p.len() + 24);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&(p.len() as u64).to_le_bytes());
-        out.extend_from_slice(&p);
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+        let mut header = [0u8; HEADER_LEN];
+        header[..8].copy_from_slice(MAGIC);
+        header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        header[12..20].copy_from_slice(&(p.len() as u64).to_le_bytes());
+        p.splice(0..0, header);
+        let crc = crc32fast::hash(&p);
+        p.extend_from_slice(&crc.to_le_bytes());
+        p
     }
 
     /// Parses the binary form. Never panics.
@@ -521,12 +538,40 @@ fn get_varint(buf: &[u8], pos: &mut usize) -> Result<u64> {
 /// Encodes memory (length a multiple of 8) as zero-run/literal records over
 /// 8-byte words.
 pub(crate) fn encode_memory(mem: &[u8]) -> Vec<u8> {
-    let words: Vec<u64> = mem
-        .chunks_exact(8)
-        .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
-        .collect();
+    // Wasm memories are page-aligned, so the words are read in place; other
+    // slices (tests) are copied first.
+    // SAFETY: every bit pattern is a valid u64.
+    let (head, aligned, tail) = unsafe { mem.align_to::<u64>() };
+    let copied: Vec<u64>;
+    let words: &[u64] = if head.is_empty() && tail.is_empty() {
+        aligned
+    } else {
+        copied = mem
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+            .collect();
+        &copied
+    };
+    // Two passes (sizes, then bytes) so the output is allocated once: for
+    // large memories, growing it costs more than the scan.
+    let mut size = 0usize;
+    zero_runs(words, |zeros, l0, lits| {
+        size += varint_len(zeros as u64) + varint_len((lits - l0) as u64) + (lits - l0) * 8;
+    });
+    let mut out = Vec::with_capacity(size);
+    zero_runs(words, |zeros, l0, end| {
+        put_varint(&mut out, zeros as u64);
+        put_varint(&mut out, (end - l0) as u64);
+        out.extend_from_slice(&mem[l0 * 8..end * 8]);
+    });
+    out
+}
+
+/// Calls `f(zero words, literal start, literal end)` for each record of the
+/// encoding of `words`: a literal ends at a run of at least two zero words
+/// (or a zero word at the very end).
+fn zero_runs(words: &[u64], mut f: impl FnMut(usize, usize, usize)) {
     let n = words.len();
-    let mut out = Vec::new();
     let mut i = 0;
     while i < n {
         let z0 = i;
@@ -535,19 +580,20 @@ pub(crate) fn encode_memory(mem: &[u8]) -> Vec<u8> {
         }
         let zeros = i - z0;
         let l0 = i;
-        // A literal ends at a run of at least two zero words.
-        while i < n && !(words[i] == 0 && i + 1 < n && words[i + 1] == 0) {
-            if words[i] == 0 && i + 1 == n {
-                break;
-            }
+        while i < n && !(words[i] == 0 && (i + 1 == n || words[i + 1] == 0)) {
             i += 1;
         }
-        let lits = i - l0;
-        put_varint(&mut out, zeros as u64);
-        put_varint(&mut out, lits as u64);
-        out.extend_from_slice(&mem[l0 * 8..i * 8]);
+        f(zeros, l0, i);
     }
-    out
+}
+
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
 }
 
 fn walk_encoding(
@@ -584,13 +630,22 @@ fn validate_encoding(enc: &[u8], mem_len: u64) -> Result<()> {
     walk_encoding(enc, mem_len, |_, _, _| {})
 }
 
-fn decode_memory(enc: &[u8], dest: &mut [u8]) -> Result<()> {
+fn decode_memory(enc: &[u8], dest: &mut [u8], zero_from: usize) -> Result<()> {
     let len = dest.len() as u64;
     walk_encoding(enc, len, |w, lit, n| {
         let start = (w * 8) as usize;
         let end = start + (n * 8) as usize;
         match lit {
-            None => dest[start..end].fill(0),
+            // Only where needed: writing (or even reading) untouched pages
+            // of a fresh memory makes the kernel map them.
+            None => {
+                let end = end.min(zero_from.max(start));
+                for chunk in dest[start..end].chunks_mut(4096) {
+                    if chunk.iter().any(|b| *b != 0) {
+                        chunk.fill(0);
+                    }
+                }
+            }
             Some(bytes) => dest[start..end].copy_from_slice(bytes),
         }
     })
@@ -603,7 +658,7 @@ mod tests {
     fn roundtrip(mem: &[u8]) {
         let enc = encode_memory(mem);
         let mut out = vec![0xAAu8; mem.len()];
-        decode_memory(&enc, &mut out).unwrap();
+        decode_memory(&enc, &mut out, mem.len()).unwrap();
         assert_eq!(out, mem);
     }
 
