@@ -253,7 +253,11 @@ struct State<'f> {
     /// The function label (branches to it become branches to `body`).
     fn_label: InstrSeqId,
     body: Option<InstrSeqId>,
+    /// The call depth at entry, for functions that count depth (restored
+    /// at every normal exit; recomputed by a rewind, so never saved).
     depth_local: Option<LocalId>,
+    /// Scratch for the depth check (never saved).
+    depth_tmp: LocalId,
     unwind_label: InstrSeqId,
 }
 
@@ -365,6 +369,7 @@ impl FuncPass<'_> {
             .id();
         let ri = locals.add(ValType::I32);
         let gas_tmp = locals.add(ValType::I64);
+        let depth_tmp = locals.add(ValType::I32);
         let mut st = State {
             func,
             locals,
@@ -382,6 +387,7 @@ impl FuncPass<'_> {
             header_cost: HashMap::new(),
             body: None,
             depth_local: None,
+            depth_tmp,
             unwind_label,
         };
         truncate_dead_code(st.func, entry);
@@ -414,7 +420,12 @@ impl FuncPass<'_> {
         let mut saved: Vec<LocalId> = st.func.args.clone();
         let mut seen: HashSet<LocalId> = saved.iter().copied().collect();
         collect_locals(st.func, body, &mut saved, &mut seen);
-        saved.retain(|l| *l != st.ri && *l != st.gas_tmp && Some(*l) != st.depth_local);
+        saved.retain(|l| {
+            *l != st.ri
+                && *l != st.gas_tmp
+                && *l != st.depth_tmp
+                && Some(*l) != st.depth_local
+        });
         for l in &saved {
             if matches!(st.locals.get(*l).ty(), ValType::Ref(_)) {
                 return Err(Error::UnsupportedFeature("reference-typed locals".into()));
@@ -430,6 +441,7 @@ impl FuncPass<'_> {
         let results = fn_results;
         let mut unwind_body = vec![synth(Block { seq: body })];
         unwind_body.extend(self.gas_write_back(&st));
+        unwind_body.extend(self.depth_restore(&st));
         unwind_body.push(synth(Return {}));
         st.func.block_mut(unwind_label).instrs = unwind_body;
         let mut entry_instrs = vec![synth(Block { seq: unwind_label })];
@@ -584,6 +596,15 @@ impl FuncPass<'_> {
     /// Stores the gas local into the global (before calls and exits).
     fn gas_write_back(&self, st: &State<'_>) -> Vec<(Instr, InstrLocId)> {
         vec![lget(st.gas_tmp), gset(self.ids.gas)]
+    }
+
+    /// Stores the call depth at entry back (at every normal exit of a
+    /// function that counts depth).
+    fn depth_restore(&self, st: &State<'_>) -> Vec<(Instr, InstrLocId)> {
+        match st.depth_local {
+            Some(d) => vec![lget(d), gset(self.ids.depth)],
+            None => vec![],
+        }
     }
 
     /// Reloads the gas local from the global (after calls).
@@ -808,15 +829,18 @@ impl FuncPass<'_> {
                     // `depth_weight` is not known yet; patched later via a
                     // marker constant. We use the frame-independent bound
                     // computed from the stack map instead (see `weight`).
+                    // `d` keeps the depth at entry: every normal exit
+                    // stores it back (see `depth_restore`).
                     site.extend([
                         gget(self.ids.depth),
+                        synth(LocalTee { local: d }),
                         synth(Const {
                             value: Value::I32(WEIGHT_MARKER),
                         }),
                         binop(BinaryOp::I32Add),
-                        synth(LocalTee { local: d }),
+                        synth(LocalTee { local: st.depth_tmp }),
                         gset(self.ids.depth),
-                        lget(d),
+                        lget(st.depth_tmp),
                         const_i32(self.depth_budget as i32),
                         binop(BinaryOp::I32GtU),
                         synth(IfElse {
@@ -1022,6 +1046,7 @@ impl FuncPass<'_> {
                 }
                 Instr::Return(_) if st.gas_in_local => {
                     cur.extend(self.gas_write_back(st));
+                    cur.extend(self.depth_restore(st));
                     cur.push((instr, loc));
                 }
                 Instr::Call(ref c) if st.gas_in_local && self.calls.leaves.contains(&c.func) => {
@@ -1095,11 +1120,9 @@ impl FuncPass<'_> {
                     site.extend(self.gas_write_back(st));
                     site.extend(arg_l.iter().map(|&l| lget(l)));
                     site.push((instr.clone(), loc));
-                    site.extend(self.gas_reload(st));
-                    if let Some(d) = st.depth_local {
-                        site.push(lget(d));
-                        site.push(gset(self.ids.depth));
-                    }
+                    // After the call: a negative balance is either a pause
+                    // below (state = unwinding) or an overshoot to carry on
+                    // with; only then is the state read.
                     let unwind = new_seq(
                         st.func,
                         vec![
@@ -1110,11 +1133,27 @@ impl FuncPass<'_> {
                         ],
                     );
                     let empty = new_seq(st.func, vec![]);
-                    site.push(gget(self.ids.state));
-                    site.push(synth(IfElse {
-                        consequent: unwind,
-                        alternative: empty,
-                    }));
+                    let negative = new_seq(
+                        st.func,
+                        vec![
+                            gget(self.ids.state),
+                            synth(IfElse {
+                                consequent: unwind,
+                                alternative: empty,
+                            }),
+                        ],
+                    );
+                    let not_negative = new_seq(st.func, vec![]);
+                    site.extend([
+                        gget(self.ids.gas),
+                        synth(LocalTee { local: st.gas_tmp }),
+                        const_i64(0),
+                        binop(BinaryOp::I64LtS),
+                        synth(IfElse {
+                            consequent: negative,
+                            alternative: not_negative,
+                        }),
+                    ]);
                     for &l in res_l.iter().rev() {
                         site.push(lset(l));
                     }
