@@ -31,6 +31,20 @@ pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 #[derive(Clone, Debug)]
 pub struct HostError(pub String);
 
+/// A table larger than [`MAX_TABLE_ELEMENTS`] at instantiation.
+#[derive(Debug)]
+struct TableTooLarge(usize);
+impl std::fmt::Display for TableTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the module's table has {} elements initially, more than the limit of {MAX_TABLE_ELEMENTS}",
+            self.0
+        )
+    }
+}
+impl std::error::Error for TableTooLarge {}
+
 #[derive(Debug)]
 struct HostFailure(String);
 impl std::fmt::Display for HostFailure {
@@ -130,10 +144,15 @@ impl ResourceLimiter for Limiter {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if current == 0 && desired > MAX_TABLE_ELEMENTS {
+            // Creation: refuse the module with its own error (see
+            // `instantiate`), not as a failed grow.
+            return Err(wasmtime::Error::new(TableTooLarge(desired)));
+        }
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
@@ -546,6 +565,13 @@ impl Executor {
                 "status \"trapped\" cannot be restored".into(),
             ));
         }
+        // A ready or paused executor never has gas left over (it would have
+        // run): a positive balance can only be crafted, to buy gas.
+        if snapshot.status() != Status::Finished && snapshot.gas_balance() > 0 {
+            return Err(Error::SnapshotCorrupt(
+                "a positive gas balance in a ready or paused state".into(),
+            ));
+        }
         if snapshot.phase() == Phase::Start && !info.has_start {
             return Err(Error::SnapshotCorrupt(
                 "start phase in a module without start".into(),
@@ -790,6 +816,8 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
         if e.downcast_ref::<Trap>().is_some() {
             // An active segment out of bounds traps at instantiation.
             map_trap(e)
+        } else if let Some(t) = e.downcast_ref::<TableTooLarge>() {
+            Error::UnsupportedModule(t.to_string())
         } else if e.to_string().contains("memory") {
             Error::MemoryLimit(format!("{e:#}"))
         } else {

@@ -456,7 +456,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Result<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
+    // Lower-case only, as written: one spelling per snapshot.
+    if s.len() != 64 || !s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(corrupt("bad fingerprint"));
     }
     let mut out = [0u8; 32];
