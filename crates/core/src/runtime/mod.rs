@@ -818,7 +818,10 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
             map_trap(e)
         } else if let Some(t) = e.downcast_ref::<TableTooLarge>() {
             Error::UnsupportedModule(t.to_string())
-        } else if e.to_string().contains("memory") {
+        } else if format!("{e:#}").contains("memory") {
+            // A memory limit, or the OS refusing to reserve address space
+            // for a memory ("Cannot allocate memory": too many live
+            // executors).
             Error::MemoryLimit(format!("{e:#}"))
         } else {
             Error::Internal(format!("instantiation failed: {e:#}"))
