@@ -75,6 +75,12 @@ pub enum Error {
     InvalidEntry(String),
     #[error("{0}")]
     MemoryLimit(String),
+    /// An import the runtime serves itself (WASI) does not exist.
+    #[error("missing import: {0}")]
+    ImportMissing(String),
+    /// An import the runtime serves itself (WASI) has the wrong signature.
+    #[error("import type mismatch: {0}")]
+    ImportType(String),
     #[error("wasm trap: {kind}{}", backtrace_suffix(.backtrace))]
     Trap { kind: TrapKind, backtrace: String },
     /// A host import reported failure; the binding keeps the original error
@@ -91,8 +97,8 @@ pub enum Error {
     SnapshotCorrupt(String),
     #[error("unsupported snapshot version {found} (this build reads version {supported})")]
     SnapshotVersion { found: u32, supported: u32 },
-    #[error("the snapshot belongs to another module or other instrumentation options")]
-    SnapshotMismatch,
+    #[error("the snapshot does not fit this executor: {0}")]
+    SnapshotMismatch(String),
     #[error("{0}")]
     SnapshotMemoryLimit(String),
     #[error("internal error: {0}")]
@@ -117,6 +123,8 @@ impl Error {
             Error::EntryNotFound(_) => "ERR_ENTRY_NOT_FOUND",
             Error::InvalidEntry(_) => "ERR_INVALID_ENTRY",
             Error::MemoryLimit(_) => "ERR_MEMORY_LIMIT",
+            Error::ImportMissing(_) => "ERR_IMPORT_MISSING",
+            Error::ImportType(_) => "ERR_IMPORT_TYPE",
             Error::Trap { .. } => "ERR_WASM_TRAP",
             Error::HostError(_) => "ERR_HOST_IMPORT",
             Error::InvalidState(_) => "ERR_INVALID_STATE",
@@ -124,7 +132,7 @@ impl Error {
             Error::InvalidArgument(_) => "ERR_INVALID_ARG",
             Error::SnapshotCorrupt(_) => "ERR_SNAPSHOT_CORRUPT",
             Error::SnapshotVersion { .. } => "ERR_SNAPSHOT_VERSION",
-            Error::SnapshotMismatch => "ERR_SNAPSHOT_MISMATCH",
+            Error::SnapshotMismatch(_) => "ERR_SNAPSHOT_MISMATCH",
             Error::SnapshotMemoryLimit(_) => "ERR_SNAPSHOT_MEMORY_LIMIT",
             Error::Internal(_) => "ERR_INTERNAL",
         }
@@ -138,6 +146,8 @@ impl Error {
             | Error::UnsupportedModule(_)
             | Error::EntryNotFound(_)
             | Error::InvalidEntry(_)
+            | Error::ImportMissing(_)
+            | Error::ImportType(_)
             | Error::InvalidArgument(_)
             | Error::SnapshotCorrupt(_)
             | Error::SnapshotVersion { .. } => ErrorClass::Type,

@@ -8,6 +8,9 @@
 //! * [`Program`] + [`Executor`] run instrumented modules in wasmtime with a
 //!   memory limit and host imports.
 //! * [`Snapshot`] is the versioned, checksummed state format.
+//! * [`wasi`] serves WASI preview1 imports deterministically (gas-derived
+//!   clocks, seeded randomness, stdio in memory), so C programs built for
+//!   `wasm32-wasi` run, pause and snapshot like any other guest.
 #![deny(clippy::all)]
 
 pub mod error;
@@ -15,6 +18,7 @@ pub mod instrument;
 pub mod runtime;
 pub mod snapshot;
 pub mod value;
+pub mod wasi;
 
 pub use error::{Error, ErrorClass, Result, TrapKind};
 pub use instrument::{instrument, CostTable, InstrumentConfig, Instrumented, DEFAULT_COSTS};
@@ -25,3 +29,4 @@ pub use runtime::{
 };
 pub use snapshot::Snapshot;
 pub use value::{Value, ValueType};
+pub use wasi::{ClockMode, WasiConfig, WasiState};

@@ -330,9 +330,21 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
         .filter(|(_, f)| resume::is_non_pausing_leaf(f, &imported))
         .map(|(id, _)| id)
         .collect();
+    let metered_imports: HashSet<FunctionId> = module
+        .funcs
+        .iter()
+        .filter(|f| match f.kind {
+            FunctionKind::Import(ref i) => {
+                module.imports.get(i.import).module == crate::wasi::MODULE
+            }
+            _ => false,
+        })
+        .map(|f| f.id())
+        .collect();
     let calls = CallInfo {
         imported: &imported,
         leaves: &leaves,
+        metered_imports: &metered_imports,
     };
     let mut mutates_tables = false;
 

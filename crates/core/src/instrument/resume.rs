@@ -103,6 +103,10 @@ pub struct CallInfo<'a> {
     /// Leaf functions that cannot pause (see [`is_non_pausing_leaf`]):
     /// calls to them are plain instructions.
     pub leaves: &'a HashSet<FunctionId>,
+    /// Imports the runtime may serve itself (WASI): the exact balance is
+    /// stored to the gas global before calls to them (their clock reads it)
+    /// and reloaded after (they charge per byte they move).
+    pub metered_imports: &'a HashSet<FunctionId>,
 }
 
 /// A function without loops, dynamic-cost operators, `call_indirect` and
@@ -1049,8 +1053,13 @@ impl FuncPass<'_> {
                     cur.extend(self.depth_restore(st));
                     cur.push((instr, loc));
                 }
-                Instr::Call(ref c) if st.gas_in_local && self.calls.leaves.contains(&c.func) => {
-                    // A leaf charges the global itself.
+                Instr::Call(ref c)
+                    if st.gas_in_local
+                        && (self.calls.leaves.contains(&c.func)
+                            || self.calls.metered_imports.contains(&c.func)) =>
+                {
+                    // A leaf charges the global itself; a metered import
+                    // reads it and may charge it.
                     cur.extend(self.gas_write_back(st));
                     cur.push((instr, loc));
                     cur.extend(self.gas_reload(st));

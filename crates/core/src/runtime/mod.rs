@@ -18,6 +18,7 @@ use crate::error::{Error, Result, TrapKind};
 use crate::instrument::{names, state};
 use crate::snapshot::{Phase, Snapshot};
 use crate::value::{Value, ValueType};
+use crate::wasi::{self, Wasi, WasiConfig, WasiState};
 
 /// Bytes in a wasm page.
 pub const PAGE: u64 = 65536;
@@ -31,6 +32,20 @@ pub const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 #[derive(Clone, Debug)]
 pub struct HostError(pub String);
 
+/// A table larger than [`MAX_TABLE_ELEMENTS`] at instantiation.
+#[derive(Debug)]
+struct TableTooLarge(usize);
+impl std::fmt::Display for TableTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the module's table has {} elements initially, more than the limit of {MAX_TABLE_ELEMENTS}",
+            self.0
+        )
+    }
+}
+impl std::error::Error for TableTooLarge {}
+
 #[derive(Debug)]
 struct HostFailure(String);
 impl std::fmt::Display for HostFailure {
@@ -39,6 +54,16 @@ impl std::fmt::Display for HostFailure {
     }
 }
 impl std::error::Error for HostFailure {}
+
+/// `proc_exit` was called: the run ends with this exit code.
+#[derive(Debug)]
+struct ProcExit(u32);
+impl std::fmt::Display for ProcExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "proc_exit({})", self.0)
+    }
+}
+impl std::error::Error for ProcExit {}
 
 /// The embedder's implementation of the guest's function imports.
 pub trait Host {
@@ -52,6 +77,28 @@ pub trait Host {
         results: &mut [Value],
         memory: &mut [u8],
     ) -> std::result::Result<(), HostError>;
+
+    /// WASI output the guest wrote to fd `fd` (1 = stdout, 2 = stderr),
+    /// when the executor's [`WasiConfig`] sends that stream to the host;
+    /// called synchronously at each `fd_write`. An error traps the guest.
+    fn wasi_output(
+        &mut self,
+        fd: u32,
+        data: &[u8],
+        memory: &mut [u8],
+    ) -> std::result::Result<(), HostError> {
+        let _ = (data, memory);
+        Err(HostError(format!("no host output for WASI fd {fd}")))
+    }
+
+    /// The next chunk of WASI stdin, when the executor's [`WasiConfig`]
+    /// takes stdin from the host; asked when the guest reads and no unread
+    /// bytes are left. `None` or an empty chunk is end of file for this
+    /// read (the host is asked again at the next one).
+    fn wasi_stdin(&mut self, memory: &mut [u8]) -> std::result::Result<Option<Vec<u8>>, HostError> {
+        let _ = memory;
+        Ok(None)
+    }
 }
 
 /// A [`Host`] for modules without imports: every call fails.
@@ -112,6 +159,11 @@ pub struct ExecutorConfig {
     pub entry: Option<String>,
 }
 
+/// Returns `Ok(Some(code))` for a `proc_exit(code)` the guest made.
+fn proc_exit_code(e: &wasmtime::Error) -> Option<u32> {
+    e.downcast_ref::<ProcExit>().map(|p| p.0)
+}
+
 struct Limiter {
     memory_limit_bytes: usize,
 }
@@ -130,10 +182,15 @@ impl ResourceLimiter for Limiter {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if current == 0 && desired > MAX_TABLE_ELEMENTS {
+            // Creation: refuse the module with its own error (see
+            // `instantiate`), not as a failed grow.
+            return Err(wasmtime::Error::new(TableTooLarge(desired)));
+        }
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
@@ -144,6 +201,13 @@ struct StoreData {
     /// cleared around every call into the guest).
     host: Option<NonNull<dyn Host>>,
     memory: Option<Memory>,
+    /// The gas global (read and charged by WASI calls).
+    gas: Option<Global>,
+    /// Gas used and balance when the current guest call started: with the
+    /// gas global, the exact gas used at any WASI call.
+    run_base: (u64, i64),
+    /// The WASI implementation, when on.
+    wasi: Option<Box<Wasi>>,
 }
 
 /// Handles into one instance.
@@ -171,6 +235,7 @@ struct Live {
 pub struct Executor {
     program: Arc<Program>,
     config: ExecutorConfig,
+    wasi: Option<WasiConfig>,
     entry_name: String,
     live: Live,
     phase: Phase,
@@ -237,6 +302,26 @@ impl Executor {
     /// the limit, the entry export is missing or takes parameters, or the
     /// module imports something other than functions and one memory.
     pub fn new(program: Arc<Program>, config: ExecutorConfig) -> Result<Executor> {
+        Executor::with_wasi(program, config, None)
+    }
+
+    /// Like [`Executor::new`], and with `wasi` the imports from
+    /// [`wasi::MODULE`] are served by the runtime ([`crate::wasi`]) instead
+    /// of the [`Host`]: an unknown WASI function is `ImportMissing`, a wrong
+    /// signature `ImportType`.
+    pub fn with_wasi(
+        program: Arc<Program>,
+        config: ExecutorConfig,
+        wasi: Option<WasiConfig>,
+    ) -> Result<Executor> {
+        if let Some(w) = &wasi {
+            w.validate()?;
+            for fi in program.imports() {
+                if fi.module == wasi::MODULE {
+                    wasi::check_import(&fi.name, &fi.params, &fi.results)?;
+                }
+            }
+        }
         if config.memory_limit_pages == 0 || config.memory_limit_pages > MAX_MEMORY_PAGES {
             return Err(Error::MemoryLimit(format!(
                 "memory limit must be between 1 and {MAX_MEMORY_PAGES} pages, got {}",
@@ -270,8 +355,14 @@ impl Executor {
         if !program.has_export(&entry_name) {
             return Err(Error::EntryNotFound(format!("\"{entry_name}\"")));
         }
-        let live = instantiate(&program, &config, &entry_name)?;
+        let live = instantiate(
+            &program,
+            &config,
+            &entry_name,
+            wasi.as_ref().map(|w| Box::new(Wasi::new(w))),
+        )?;
         Ok(Executor {
+            wasi,
             phase: if program.info().has_start {
                 Phase::Start
             } else {
@@ -305,6 +396,29 @@ impl Executor {
     /// The name of the export that runs.
     pub fn entry_name(&self) -> &str {
         &self.entry_name
+    }
+    /// Whether the runtime serves the WASI imports.
+    pub fn wasi_enabled(&self) -> bool {
+        self.wasi.is_some()
+    }
+    /// The WASI state (`None` without WASI).
+    pub fn wasi_state(&self) -> Option<&WasiState> {
+        self.live.store.data().wasi.as_ref().map(|w| &w.state)
+    }
+    /// With WASI: the code passed to `proc_exit`, or 0 once the entry
+    /// returned; `None` before the program finished or without WASI.
+    pub fn exit_code(&self) -> Option<u32> {
+        self.wasi_state().and_then(|w| w.exit_code())
+    }
+    /// With WASI: everything the guest wrote to stdout (unless a host
+    /// callback takes it).
+    pub fn stdout(&self) -> Option<&[u8]> {
+        self.wasi_state().map(|w| w.stdout())
+    }
+    /// With WASI: everything the guest wrote to stderr (unless a host
+    /// callback takes it).
+    pub fn stderr(&self) -> Option<&[u8]> {
+        self.wasi_state().map(|w| w.stderr())
     }
     /// Current guest memory size in bytes (0 without memory).
     pub fn memory_size(&self) -> u64 {
@@ -378,6 +492,7 @@ impl Executor {
                 Phase::Entry => self.live.entry_results,
             };
             let result = self.call_guest(&func, n_results, resuming, host);
+            let exited = matches!(result, Ok(Some(_)));
             let st = &mut self.live.store;
             let guest_state = val_i32(self.live.state.get(&mut *st));
             let after = if guest_state == state::REWINDING {
@@ -405,7 +520,12 @@ impl Executor {
                     self.trap = Some(e.clone());
                     return Err(e);
                 }
-                Ok(()) if guest_state == state::UNWINDING => {
+                Ok(_) if exited => {
+                    // proc_exit: the host function already kept the code.
+                    self.status = Status::Finished;
+                    return Ok(RunOutcome::Finished);
+                }
+                Ok(_) if guest_state == state::UNWINDING => {
                     self.live
                         .state
                         .set(&mut self.live.store, Val::I32(state::NORMAL))
@@ -413,12 +533,16 @@ impl Executor {
                     self.status = Status::Paused;
                     return Ok(RunOutcome::Paused);
                 }
-                Ok(()) => match self.phase {
+                Ok(_) => match self.phase {
                     Phase::Start => {
                         self.phase = Phase::Entry;
                         self.status = Status::Ready;
                     }
                     Phase::Entry => {
+                        if let Some(w) = self.live.store.data_mut().wasi.as_mut() {
+                            // Returning from the entry is exit code 0.
+                            w.state.exit_code.get_or_insert(0);
+                        }
                         self.status = Status::Finished;
                         return Ok(RunOutcome::Finished);
                     }
@@ -427,13 +551,14 @@ impl Executor {
         }
     }
 
+    /// Calls the guest; `Ok(Some(code))` when it called `proc_exit(code)`.
     fn call_guest(
         &mut self,
         func: &Func,
         n_results: usize,
         resuming: bool,
         host: &mut dyn Host,
-    ) -> Result<()> {
+    ) -> Result<Option<u32>> {
         let live = &mut self.live;
         let st = &mut live.store;
         let set = |g: &Global, st: &mut Store<StoreData>, v: Val| g.set(st, v).map_err(internal);
@@ -454,10 +579,17 @@ impl Executor {
         let host_ptr: NonNull<dyn Host + '_> = NonNull::from(host);
         let host_ptr: NonNull<dyn Host> = unsafe { std::mem::transmute(host_ptr) };
         st.data_mut().host = Some(host_ptr);
+        st.data_mut().run_base = (self.used, self.balance);
         let mut results = vec![Val::I32(0); n_results];
         let r = func.call(&mut *st, &[], &mut results);
         st.data_mut().host = None;
-        r.map_err(map_trap)
+        match r {
+            Ok(()) => Ok(None),
+            Err(e) => match proc_exit_code(&e) {
+                Some(code) => Ok(Some(code)),
+                None => Err(map_trap(e)),
+            },
+        }
     }
 
     /// Captures the whole state. Not available once trapped.
@@ -511,6 +643,7 @@ impl Executor {
             }
             None => None,
         };
+        let wasi = st.data().wasi.as_ref().map(|w| w.state.compacted());
         let memory = live.memory.map(|m| m.data(&*st));
         let snapshot = Snapshot::new(
             self.program.fingerprint(),
@@ -525,6 +658,7 @@ impl Executor {
             drop_masks,
             unwind,
             table,
+            wasi,
         );
         Ok(snapshot)
     }
@@ -536,14 +670,47 @@ impl Executor {
         if snapshot.fingerprint() != self.program.fingerprint()
             || snapshot.canonicalize_nans() != self.program.options().canonicalize_nans
         {
-            return Err(Error::SnapshotMismatch);
+            return Err(Error::SnapshotMismatch(
+                "it belongs to another module or other instrumentation options".into(),
+            ));
         }
         if snapshot.entry() != self.entry_name {
-            return Err(Error::SnapshotMismatch);
+            return Err(Error::SnapshotMismatch(format!(
+                "it runs entry \"{}\", this executor runs \"{}\"",
+                snapshot.entry(),
+                self.entry_name
+            )));
+        }
+        match (snapshot.wasi(), &self.wasi) {
+            (Some(_), None) => {
+                return Err(Error::SnapshotMismatch(
+                    "it has WASI state, and this executor has WASI off".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::SnapshotMismatch(
+                    "it has no WASI state, and this executor has WASI on".into(),
+                ))
+            }
+            (Some(w), Some(_)) => {
+                if (snapshot.status() == Status::Finished) != w.exit_code().is_some() {
+                    return Err(Error::SnapshotCorrupt(
+                        "exit code does not match the status".into(),
+                    ));
+                }
+            }
+            (None, None) => {}
         }
         if snapshot.status() == Status::Trapped {
             return Err(Error::SnapshotCorrupt(
                 "status \"trapped\" cannot be restored".into(),
+            ));
+        }
+        // A ready or paused executor never has gas left over (it would have
+        // run): a positive balance can only be crafted, to buy gas.
+        if snapshot.status() != Status::Finished && snapshot.gas_balance() > 0 {
+            return Err(Error::SnapshotCorrupt(
+                "a positive gas balance in a ready or paused state".into(),
             ));
         }
         if snapshot.phase() == Phase::Start && !info.has_start {
@@ -607,7 +774,11 @@ impl Executor {
         }
 
         // Build the new instance completely before swapping it in.
-        let mut live = instantiate(&self.program, &self.config, &self.entry_name)?;
+        let wasi = match (snapshot.wasi(), &self.wasi) {
+            (Some(state), Some(config)) => Some(Box::new(Wasi::with_state(config, state.clone()))),
+            _ => None,
+        };
+        let mut live = instantiate(&self.program, &self.config, &self.entry_name, wasi)?;
         let st = &mut live.store;
         if let (Some(mem), Some(len)) = (live.memory, mem_len) {
             let cur = mem.data_size(&*st) as u64;
@@ -708,7 +879,12 @@ fn map_trap(e: wasmtime::Error) -> Error {
     Error::Trap { kind, backtrace }
 }
 
-fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> Result<Live> {
+fn instantiate(
+    program: &Arc<Program>,
+    config: &ExecutorConfig,
+    entry: &str,
+    wasi: Option<Box<Wasi>>,
+) -> Result<Live> {
     let info = program.info();
     let engine = program.engine();
     let mut store = Store::new(
@@ -719,8 +895,12 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
             },
             host: None,
             memory: None,
+            gas: None,
+            run_base: (0, 0),
+            wasi,
         },
     );
+    let serve_wasi = store.data().wasi.is_some();
     store.limiter(|d| &mut d.limiter);
     let module = program.module();
     let mut imports: Vec<Extern> = Vec::new();
@@ -736,6 +916,14 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
                     fi.params.iter().map(|t| wasm_type(*t)),
                     fi.results.iter().map(|t| wasm_type(*t)),
                 );
+                if serve_wasi && fi.module == wasi::MODULE {
+                    let f = wasi::check_import(&fi.name, &fi.params, &fi.results)?;
+                    let func = Func::new(&mut store, ty, move |mut caller, args, results| {
+                        call_wasi(&mut caller, f, args, results)
+                    });
+                    imports.push(func.into());
+                    continue;
+                }
                 let result_types = fi.results.clone();
                 let name = format!("{}.{}", fi.module, fi.name);
                 let func = Func::new(&mut store, ty, move |mut caller, args, results| {
@@ -791,7 +979,12 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
         if e.downcast_ref::<Trap>().is_some() {
             // An active segment out of bounds traps at instantiation.
             map_trap(e)
-        } else if e.to_string().contains("memory") {
+        } else if let Some(t) = e.downcast_ref::<TableTooLarge>() {
+            Error::UnsupportedModule(t.to_string())
+        } else if format!("{e:#}").contains("memory") {
+            // A memory limit, or the OS refusing to reserve address space
+            // for a memory ("Cannot allocate memory": too many live
+            // executors).
             Error::MemoryLimit(format!("{e:#}"))
         } else {
             Error::Internal(format!("instantiation failed: {e:#}"))
@@ -799,6 +992,7 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
     })?;
     let memory = instance.get_memory(&mut store, names::MEMORY);
     store.data_mut().memory = memory;
+    store.data_mut().gas = Some(global(&instance, &mut store, names::GAS)?);
     let entry_func = instance
         .get_func(&mut store, entry)
         .ok_or_else(|| Error::EntryNotFound(format!("\"{entry}\"")))?;
@@ -865,4 +1059,53 @@ fn instantiate(program: &Arc<Program>, config: &ExecutorConfig, entry: &str) -> 
         entry_results,
         store,
     })
+}
+
+/// The trampoline of a WASI import: runs the runtime's implementation with
+/// the exact gas used so far, then charges what it moved.
+fn call_wasi(
+    caller: &mut wasmtime::Caller<'_, StoreData>,
+    func: wasi::Func,
+    args: &[Val],
+    results: &mut [Val],
+) -> wasmtime::Result<()> {
+    let fail = |m: &str| wasmtime::Error::new(HostFailure(m.to_string()));
+    let gas = caller.data().gas.ok_or_else(|| fail("no gas global"))?;
+    // The instrumented caller stored its exact balance before the call.
+    let balance = val_i64(gas.get(&mut *caller));
+    let (base_used, base_balance) = caller.data().run_base;
+    let used = base_used.saturating_add(base_balance.saturating_sub(balance).max(0) as u64);
+    let args: Vec<Value> = args.iter().map(to_value).collect();
+    let memory = caller.data().memory;
+    let (mem, data): (&mut [u8], &mut StoreData) = match memory {
+        Some(m) => m.data_and_store_mut(&mut *caller),
+        None => (&mut [], caller.data_mut()),
+    };
+    let Some(host) = data.host else {
+        return Err(fail("a WASI function was called outside of run()"));
+    };
+    // SAFETY: set by `call_guest` for the duration of the call.
+    let host = unsafe { &mut *host.as_ptr() };
+    let wasi = data.wasi.as_mut().ok_or_else(|| fail("WASI is off"))?;
+    let mut call = wasi::Call {
+        memory: wasi::memory::GuestMemory::new(mem),
+        host,
+        gas_used: used,
+        moved: 0,
+    };
+    let done = wasi.call(func, &args, &mut call);
+    let charge = call.moved.div_ceil(8);
+    if charge > 0 {
+        let charged = balance.saturating_sub(i64::try_from(charge).unwrap_or(i64::MAX));
+        gas.set(&mut *caller, Val::I64(charged))?;
+    }
+    match done.map_err(|e| wasmtime::Error::new(HostFailure(e.0)))? {
+        wasi::Done::Errno(errno) => {
+            if let Some(slot) = results.first_mut() {
+                *slot = Val::I32(errno as i32);
+            }
+            Ok(())
+        }
+        wasi::Done::Exit(code) => Err(wasmtime::Error::new(ProcExit(code))),
+    }
 }

@@ -12,7 +12,15 @@
 //!          | dropped-segment masks: u32 count, u64 each
 //!          | unwind frames: u32 length + bytes
 //!          | table: u8 present [| u32 count | u32 each (function ordinal, or u32::MAX for null)]
+//!          | wasi: u8 present [| WASI state]                       (version 2 on)
+//! WASI state: args: u32 count, (u32 length + UTF-8) each | env: the same
+//!          | unread stdin: u64 length + bytes | random: 4 × u64 (xoshiro256** state)
+//!          | clock offset u64 (ns slept) | closed stdio fds: u8 mask
+//!          | exit code: u8 present [| u32] | stdout: u64 length + bytes
+//!          | stderr: u64 length + bytes
 //! ```
+//!
+//! Version 1 (no WASI section) is still read.
 //!
 //! Memory is encoded as 8-byte words in records of
 //! `varint zero-words | varint literal-words | literal bytes`, so zero runs
@@ -29,9 +37,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::runtime::Status;
+use crate::wasi::WasiState;
 
-/// Version written by this build; the only one it reads so far.
-pub const VERSION: u32 = 1;
+/// Version written by this build (2: the WASI section). Version 1 is read
+/// too.
+pub const VERSION: u32 = 2;
+/// Oldest version this build reads.
+pub const MIN_VERSION: u32 = 1;
 const MAGIC: &[u8; 8] = b"WSSNAP\r\n";
 /// Magic, version and payload length.
 const HEADER_LEN: usize = 20;
@@ -67,6 +79,8 @@ pub struct Snapshot {
     /// Table slots (function ordinals; `u32::MAX` = null) when the module
     /// changes its table at run time.
     table: Option<Vec<u32>>,
+    /// The WASI state, when the executor has WASI on.
+    wasi: Option<WasiState>,
 }
 
 fn corrupt(msg: impl Into<String>) -> Error {
@@ -88,6 +102,7 @@ impl Snapshot {
         drop_masks: Vec<u64>,
         unwind: Vec<u8>,
         table: Option<Vec<u32>>,
+        wasi: Option<WasiState>,
     ) -> Snapshot {
         Snapshot {
             fingerprint,
@@ -102,6 +117,7 @@ impl Snapshot {
             drop_masks,
             unwind,
             table,
+            wasi,
         }
     }
 
@@ -142,6 +158,10 @@ impl Snapshot {
     pub fn table(&self) -> Option<&[u32]> {
         self.table.as_deref()
     }
+    /// The WASI state (`None` when the executor had WASI off).
+    pub fn wasi(&self) -> Option<&WasiState> {
+        self.wasi.as_ref()
+    }
 
     /// Decodes the memory into `dest`, which must have exactly the
     /// snapshot's memory length.
@@ -157,6 +177,12 @@ impl Snapshot {
 
     /// The binary form.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.encode(VERSION)
+    }
+
+    /// The binary form in format `version` (1 has no WASI section; only
+    /// used to check the CRC of version-1 JSON).
+    fn encode(&self, version: u32) -> Vec<u8> {
         // One allocation: the header is put in front at the end (a move
         // within the capacity), the CRC after.
         let mem_len = self.memory.as_ref().map(|(_, e)| e.len()).unwrap_or(0);
@@ -213,10 +239,19 @@ impl Snapshot {
                 }
             }
         }
+        if version >= 2 {
+            match &self.wasi {
+                None => p.push(0),
+                Some(w) => {
+                    p.push(1);
+                    encode_wasi(&mut p, w);
+                }
+            }
+        }
 
         let mut header = [0u8; HEADER_LEN];
         header[..8].copy_from_slice(MAGIC);
-        header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        header[8..12].copy_from_slice(&version.to_le_bytes());
         header[12..20].copy_from_slice(&(p.len() as u64).to_le_bytes());
         p.splice(0..0, header);
         let crc = crc32fast::hash(&p);
@@ -237,7 +272,7 @@ impl Snapshot {
         if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().unwrap()) {
             return Err(corrupt("checksum mismatch (truncated or modified)"));
         }
-        if version != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&version) {
             return Err(Error::SnapshotVersion {
                 found: version,
                 supported: VERSION,
@@ -311,6 +346,15 @@ impl Snapshot {
             }
             _ => return Err(corrupt("invalid table flag")),
         };
+        let wasi = if version >= 2 {
+            match r.u8()? {
+                0 => None,
+                1 => Some(decode_wasi(&mut r)?),
+                _ => return Err(corrupt("invalid WASI flag")),
+            }
+        } else {
+            None
+        };
         if !r.buf.is_empty() {
             return Err(corrupt("trailing bytes"));
         }
@@ -327,12 +371,13 @@ impl Snapshot {
             drop_masks,
             unwind,
             table,
+            wasi,
         })
     }
 
-    /// The CRC-32 the binary form ends with.
-    fn binary_checksum(&self) -> u32 {
-        let bytes = self.to_bytes();
+    /// The CRC-32 the binary form of `version` ends with.
+    fn binary_checksum(&self, version: u32) -> u32 {
+        let bytes = self.encode(version);
         u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().unwrap())
     }
 
@@ -361,7 +406,18 @@ impl Snapshot {
             drop_masks: self.drop_masks.iter().map(|g| g.to_string()).collect(),
             unwind: b64.encode(&self.unwind),
             table: self.table.clone(),
-            checksum: self.binary_checksum(),
+            wasi: self.wasi.as_ref().map(|w| JsonWasi {
+                args: w.args().to_vec(),
+                env: w.env().to_vec(),
+                stdin: b64.encode(w.unread_stdin()),
+                random: w.random_state().iter().map(|x| x.to_string()).collect(),
+                clock_offset: w.clock_offset().to_string(),
+                closed_fds: w.closed_fds(),
+                exit_code: w.exit_code(),
+                stdout: b64.encode(w.stdout()),
+                stderr: b64.encode(w.stderr()),
+            }),
+            checksum: self.binary_checksum(VERSION),
         };
         serde_json::to_string(&json).expect("snapshot JSON serializes")
     }
@@ -374,11 +430,14 @@ impl Snapshot {
         if j.format != JSON_FORMAT {
             return Err(corrupt("not a wasm-sandbox snapshot"));
         }
-        if j.version != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&j.version) {
             return Err(Error::SnapshotVersion {
                 found: j.version,
                 supported: VERSION,
             });
+        }
+        if j.version < 2 && j.wasi.is_some() {
+            return Err(corrupt("WASI state in a version 1 snapshot"));
         }
         let num = |s: &str| -> Result<u64> {
             s.parse().map_err(|_| corrupt(format!("bad number {s:?}")))
@@ -430,8 +489,33 @@ impl Snapshot {
                 .decode(j.unwind)
                 .map_err(|_| corrupt("unwind is not base64"))?,
             table: j.table,
+            wasi: match j.wasi {
+                None => None,
+                Some(w) => {
+                    let bytes = |s: String, what: &str| {
+                        b64.decode(s)
+                            .map_err(|_| corrupt(format!("WASI {what} is not base64")))
+                    };
+                    let random: Vec<u64> =
+                        w.random.iter().map(|x| num(x)).collect::<Result<_>>()?;
+                    let random: [u64; 4] = random
+                        .try_into()
+                        .map_err(|_| corrupt("WASI random state must have 4 words"))?;
+                    Some(WasiState::from_parts(
+                        w.args,
+                        w.env,
+                        bytes(w.stdin, "stdin")?,
+                        random,
+                        num(&w.clock_offset)?,
+                        w.closed_fds,
+                        w.exit_code,
+                        bytes(w.stdout, "stdout")?,
+                        bytes(w.stderr, "stderr")?,
+                    )?)
+                }
+            },
         };
-        if snap.binary_checksum() != j.checksum {
+        if snap.binary_checksum(j.version) != j.checksum {
             return Err(corrupt("checksum mismatch (modified)"));
         }
         Ok(snap)
@@ -457,7 +541,99 @@ struct JsonSnapshot {
     drop_masks: Vec<String>,
     unwind: String,
     table: Option<Vec<u32>>,
+    /// Absent in version 1.
+    #[serde(default)]
+    wasi: Option<JsonWasi>,
     checksum: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JsonWasi {
+    args: Vec<String>,
+    env: Vec<String>,
+    /// Unread stdin, base64.
+    stdin: String,
+    /// The xoshiro256** state, 4 decimal u64.
+    random: Vec<String>,
+    /// Nanoseconds slept, decimal.
+    clock_offset: String,
+    closed_fds: u8,
+    exit_code: Option<u32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn put_bytes64(p: &mut Vec<u8>, bytes: &[u8]) {
+    p.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    p.extend_from_slice(bytes);
+}
+
+fn encode_wasi(p: &mut Vec<u8>, w: &WasiState) {
+    for list in [w.args(), w.env()] {
+        p.extend_from_slice(&(list.len() as u32).to_le_bytes());
+        for s in list {
+            p.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            p.extend_from_slice(s.as_bytes());
+        }
+    }
+    put_bytes64(p, w.unread_stdin());
+    for word in w.random_state() {
+        p.extend_from_slice(&word.to_le_bytes());
+    }
+    p.extend_from_slice(&w.clock_offset().to_le_bytes());
+    p.push(w.closed_fds());
+    match w.exit_code() {
+        None => p.push(0),
+        Some(code) => {
+            p.push(1);
+            p.extend_from_slice(&code.to_le_bytes());
+        }
+    }
+    put_bytes64(p, w.stdout());
+    put_bytes64(p, w.stderr());
+}
+
+fn decode_wasi(r: &mut Reader) -> Result<WasiState> {
+    let mut lists = [Vec::new(), Vec::new()];
+    for list in lists.iter_mut() {
+        let n = r.u32()? as usize;
+        if n > r.buf.len() / 4 {
+            return Err(corrupt("WASI list longer than the data"));
+        }
+        for _ in 0..n {
+            let len = r.u32()? as usize;
+            let s = String::from_utf8(r.take(len)?.to_vec())
+                .map_err(|_| corrupt("WASI string is not UTF-8"))?;
+            list.push(s);
+        }
+    }
+    let [args, env] = lists;
+    let stdin = r.bytes64()?.to_vec();
+    let mut random = [0u64; 4];
+    for word in random.iter_mut() {
+        *word = r.u64()?;
+    }
+    let clock_offset = r.u64()?;
+    let closed = r.u8()?;
+    let exit_code = match r.u8()? {
+        0 => None,
+        1 => Some(r.u32()?),
+        _ => return Err(corrupt("invalid exit code flag")),
+    };
+    let stdout = r.bytes64()?.to_vec();
+    let stderr = r.bytes64()?.to_vec();
+    WasiState::from_parts(
+        args,
+        env,
+        stdin,
+        random,
+        clock_offset,
+        closed,
+        exit_code,
+        stdout,
+        stderr,
+    )
 }
 
 #[derive(Serialize, Deserialize)]
@@ -473,7 +649,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Result<[u8; 32]> {
-    if s.len() != 64 || !s.is_ascii() {
+    // Lower-case only, as written: one spelling per snapshot.
+    if s.len() != 64 || !s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
         return Err(corrupt("bad fingerprint"));
     }
     let mut out = [0u8; 32];
@@ -505,6 +682,11 @@ impl<'a> Reader<'a> {
     }
     fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    /// `u64 length + bytes`.
+    fn bytes64(&mut self) -> Result<&'a [u8]> {
+        let len = self.u64()?;
+        self.take(usize::try_from(len).map_err(|_| corrupt("truncated"))?)
     }
 }
 
