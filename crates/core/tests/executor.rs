@@ -368,3 +368,73 @@ fn programs_are_cached() {
     e2.run(1 << 30, &mut Out(vec![])).unwrap();
     assert!(e2.gas_used() > e1.gas_used());
 }
+
+/// A program that grows its memory, writes every page it has (clearing
+/// them again in odd rounds), drops a passive segment after a while and
+/// sums what it wrote.
+const ROLLBACK: &str = r#"(module
+  (memory 1 8)
+  (data $seg "\01\02\03\04")
+  (global $sum (mut i64) (i64.const 0))
+  (func (export "entry") (result i64) (local $i i32) (local $round i32)
+    (loop $rounds
+      (if (i32.lt_u (memory.size) (i32.const 4)) (then (drop (memory.grow (i32.const 1)))))
+      (if (i32.eq (local.get $round) (i32.const 3)) (then
+        (memory.init $seg (i32.const 8) (i32.const 0) (i32.const 4))
+        (data.drop $seg)))
+      (local.set $i (i32.const 0))
+      (loop $fill
+        ;; odd rounds clear what even rounds wrote
+        (i32.store (local.get $i)
+          (select (i32.add (local.get $i) (i32.add (local.get $round) (i32.const 1)))
+                  (i32.const 0)
+                  (i32.eqz (i32.and (local.get $round) (i32.const 1)))))
+        (global.set $sum (i64.add (global.get $sum) (i64.load32_u (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4096)))
+        (br_if $fill (i32.lt_u (local.get $i) (i32.mul (memory.size) (i32.const 65536)))))
+      (local.set $round (i32.add (local.get $round) (i32.const 1)))
+      (br_if $rounds (i32.lt_u (local.get $round) (i32.const 5))))
+    (global.get $sum)))"#;
+
+/// The state a finished run leaves: memory, gas.
+fn finish(e: &mut Executor) -> (Vec<u8>, u64) {
+    while e.run(300, &mut NoHost).unwrap() == RunOutcome::Paused {}
+    (e.read_memory(0, e.memory_size()).unwrap(), e.gas_used())
+}
+
+#[test]
+fn restoring_over_a_used_executor_equals_restoring_into_a_fresh_one() {
+    let p = program(ROLLBACK);
+    let reference = finish(&mut executor(&p, 8));
+    // Snapshots at every pause; each restored (a) into a fresh executor,
+    // (b) over an executor that ran further (bigger memory, segment
+    // dropped: a new instance), (c) over one that ran less far (its memory
+    // is reused in place, dirty), then finished: all equal the reference.
+    let mut source = executor(&p, 8);
+    let mut snapshots = Vec::new();
+    while source.run(300, &mut NoHost).unwrap() == RunOutcome::Paused {
+        snapshots.push(Snapshot::from_bytes(&source.snapshot().unwrap().to_bytes()).unwrap());
+    }
+    assert!(snapshots.len() > 10, "only {} pauses", snapshots.len());
+    let mut ahead = executor(&p, 8);
+    let mut behind = executor(&p, 8);
+    for (k, s) in snapshots.iter().enumerate() {
+        let mut fresh = executor(&p, 8);
+        fresh.restore(s).unwrap();
+        assert_eq!(finish(&mut fresh), reference, "fresh, snapshot {k}");
+
+        // `ahead` finished the whole run: restoring rolls it back (over
+        // memory with words the snapshot has as zero, in place once the
+        // snapshot has all the pages and the dropped segment).
+        finish(&mut ahead);
+        ahead.restore(s).unwrap();
+        assert_eq!(ahead.status(), Status::Paused);
+        assert_eq!(finish(&mut ahead), reference, "rolled back, snapshot {k}");
+
+        // `behind` sits at the previous snapshot: restoring moves it on.
+        behind.restore(s).unwrap();
+        let copy = behind.snapshot().unwrap();
+        assert_eq!(copy.to_bytes(), s.to_bytes(), "restored state differs, snapshot {k}");
+    }
+    assert_eq!(finish(&mut behind), reference);
+}

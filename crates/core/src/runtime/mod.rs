@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use wasmtime::{
     Extern, Func, FuncType, Global, Instance, Memory, MemoryType, ResourceLimiter, Store, Trap,
-    Val, ValType, WasmBacktrace,
+    Val, ValRaw, ValType, WasmBacktrace,
 };
 
 pub use engine::{Program, ProgramOptions};
@@ -270,15 +270,6 @@ fn to_value(v: &Val) -> Value {
         Val::F32(x) => Value::F32(*x),
         Val::F64(x) => Value::F64(*x),
         _ => Value::I32(0),
-    }
-}
-
-fn to_val(v: Value) -> Val {
-    match v {
-        Value::I32(x) => Val::I32(x),
-        Value::I64(x) => Val::I64(x),
-        Value::F32(x) => Val::F32(x),
-        Value::F64(x) => Val::F64(x),
     }
 }
 
@@ -773,55 +764,122 @@ impl Executor {
             ));
         }
 
-        // Build the new instance completely before swapping it in.
         let wasi = match (snapshot.wasi(), &self.wasi) {
             (Some(state), Some(config)) => Some(Box::new(Wasi::with_state(config, state.clone()))),
             _ => None,
         };
-        let mut live = instantiate(&self.program, &self.config, &self.entry_name, wasi)?;
-        let st = &mut live.store;
-        if let (Some(mem), Some(len)) = (live.memory, mem_len) {
-            let cur = mem.data_size(&*st) as u64;
-            if len > cur {
-                mem.grow(&mut *st, (len - cur) / PAGE).map_err(|e| {
-                    Error::SnapshotMemoryLimit(format!("cannot grow memory for the snapshot: {e}"))
-                })?;
+        // The current instance is reused when the snapshot can be applied
+        // over it completely: its memory is not larger (memories do not
+        // shrink) and it has dropped no segment the snapshot still has.
+        // Otherwise a new instance is built completely before it is
+        // swapped in. Either way nothing changes before the last step that
+        // can fail (growing the memory); the rest cannot fail on a parsed
+        // snapshot that passed the checks above.
+        let st = &mut self.live.store;
+        let reusable = match (self.live.memory, mem_len) {
+            (Some(mem), Some(len)) => mem.data_size(&*st) as u64 <= len,
+            _ => true,
+        } && self
+            .live
+            .drop_masks
+            .iter()
+            .zip(snapshot.drop_masks())
+            .all(|(g, snap)| val_i64(g.get(&mut *st)) as u64 & !snap == 0);
+        if reusable {
+            let mut zero_from = 0;
+            if let (Some(mem), Some(len)) = (self.live.memory, mem_len) {
+                zero_from = grow_to(mem, st, len)?;
             }
-            // The grown pages of the fresh instance are zero.
-            snapshot.write_memory(mem.data_mut(&mut *st), cur as usize)?;
-        }
-        for (g, bits) in live.globals.iter().zip(snapshot.globals()) {
-            let v = from_bits(g.ty(&*st).content(), *bits);
-            g.set(&mut *st, v).map_err(internal)?;
-        }
-        for (g, mask) in live.drop_masks.iter().zip(snapshot.drop_masks()) {
-            g.set(&mut *st, Val::I64(*mask as i64)).map_err(internal)?;
-        }
-        live.restore_drops
-            .call(&mut *st, &[], &mut [])
-            .map_err(|e| Error::Internal(format!("replaying segment drops: {e}")))?;
-        if let (Some((table, funcs)), Some(slots)) = (&live.table, snapshot.table()) {
-            for (i, slot) in slots.iter().enumerate() {
-                let r = match funcs.get(*slot as usize) {
-                    Some(f) => wasmtime::Ref::Func(Some(*f)),
-                    None => wasmtime::Ref::Func(None),
-                };
-                table.set(&mut *st, i as u64, r).map_err(internal)?;
+            st.data_mut().wasi = wasi;
+            let result = apply(&mut self.live, snapshot, zero_from);
+            if let Err(e) = result {
+                // Unreachable for parsed snapshots; never leave a
+                // half-applied state usable.
+                self.status = Status::Trapped;
+                self.trap = Some(e.clone());
+                return Err(e);
             }
+        } else {
+            let mut live = instantiate(&self.program, &self.config, &self.entry_name, wasi)?;
+            let mut zero_from = 0;
+            if let (Some(mem), Some(len)) = (live.memory, mem_len) {
+                zero_from = grow_to(mem, &mut live.store, len)?;
+            }
+            apply(&mut live, snapshot, zero_from)?;
+            self.live = live;
         }
-        let unwind = snapshot.unwind();
-        live.unwind.data_mut(&mut *st)[..unwind.len()].copy_from_slice(unwind);
-        live.uw_ptr
-            .set(&mut *st, Val::I32(unwind.len() as i32))
-            .map_err(internal)?;
-
-        self.live = live;
         self.phase = snapshot.phase();
         self.status = snapshot.status();
         self.balance = snapshot.gas_balance();
         self.used = snapshot.gas_used();
         self.trap = None;
         Ok(())
+    }
+}
+
+/// Grows `mem` to `len` bytes (a restore's memory size, already checked
+/// against the limits). Returns the size before: the bytes from there on
+/// are zero.
+fn grow_to(mem: Memory, st: &mut Store<StoreData>, len: u64) -> Result<usize> {
+    let cur = mem.data_size(&*st) as u64;
+    if len > cur {
+        mem.grow(&mut *st, (len - cur) / PAGE).map_err(|e| {
+            Error::SnapshotMemoryLimit(format!("cannot grow memory for the snapshot: {e}"))
+        })?;
+    }
+    Ok(cur as usize)
+}
+
+/// Writes a checked snapshot over `live` (its memory already has the
+/// snapshot's size; bytes from `zero_from` on are zero): memory, globals,
+/// dropped segments, table, frames.
+fn apply(live: &mut Live, snapshot: &Snapshot, zero_from: usize) -> Result<()> {
+    let st = &mut live.store;
+    if let Some(mem) = live.memory {
+        snapshot.write_memory(mem.data_mut(&mut *st), zero_from)?;
+    }
+    for (g, bits) in live.globals.iter().zip(snapshot.globals()) {
+        let v = from_bits(g.ty(&*st).content(), *bits);
+        g.set(&mut *st, v).map_err(internal)?;
+    }
+    for (g, mask) in live.drop_masks.iter().zip(snapshot.drop_masks()) {
+        g.set(&mut *st, Val::I64(*mask as i64)).map_err(internal)?;
+    }
+    live.restore_drops
+        .call(&mut *st, &[], &mut [])
+        .map_err(|e| Error::Internal(format!("replaying segment drops: {e}")))?;
+    if let (Some((table, funcs)), Some(slots)) = (&live.table, snapshot.table()) {
+        for (i, slot) in slots.iter().enumerate() {
+            let r = match funcs.get(*slot as usize) {
+                Some(f) => wasmtime::Ref::Func(Some(*f)),
+                None => wasmtime::Ref::Func(None),
+            };
+            table.set(&mut *st, i as u64, r).map_err(internal)?;
+        }
+    }
+    let unwind = snapshot.unwind();
+    live.unwind.data_mut(&mut *st)[..unwind.len()].copy_from_slice(unwind);
+    live.uw_ptr
+        .set(&mut *st, Val::I32(unwind.len() as i32))
+        .map_err(internal)?;
+
+    Ok(())
+}
+
+/// Import arguments and results up to this many are kept on the stack.
+const INLINE_VALUES: usize = 8;
+
+/// The first `n` slots of `inline`, or of `heap` grown to `n` when more.
+fn values_buf<'a>(
+    inline: &'a mut [Value; INLINE_VALUES],
+    heap: &'a mut Vec<Value>,
+    n: usize,
+) -> &'a mut [Value] {
+    if n <= INLINE_VALUES {
+        &mut inline[..n]
+    } else {
+        heap.resize(n, Value::I32(0));
+        &mut heap[..]
     }
 }
 
@@ -926,9 +984,31 @@ fn instantiate(
                 }
                 let result_types = fi.results.clone();
                 let name = format!("{}.{}", fi.module, fi.name);
-                let func = Func::new(&mut store, ty, move |mut caller, args, results| {
-                    let args: Vec<Value> = args.iter().map(to_value).collect();
-                    let mut out: Vec<Value> = result_types.iter().map(|t| t.zero()).collect();
+                let param_types = fi.params.clone();
+                let call = move |mut caller: wasmtime::Caller<'_, StoreData>,
+                                 raw: &mut [std::mem::MaybeUninit<ValRaw>]|
+                      -> wasmtime::Result<()> {
+                    // The values live on the stack for the usual few (no
+                    // allocation per call).
+                    let mut arg_inline = [Value::I32(0); INLINE_VALUES];
+                    let mut out_inline = [Value::I32(0); INLINE_VALUES];
+                    let (mut arg_heap, mut out_heap) = (Vec::new(), Vec::new());
+                    let args = values_buf(&mut arg_inline, &mut arg_heap, param_types.len());
+                    for ((slot, t), r) in args.iter_mut().zip(&param_types).zip(raw.iter()) {
+                        // SAFETY: wasmtime passes the parameters initialized
+                        // and typed as the import's signature says.
+                        let r = unsafe { r.assume_init() };
+                        *slot = match t {
+                            ValueType::I32 => Value::I32(r.get_i32()),
+                            ValueType::I64 => Value::I64(r.get_i64()),
+                            ValueType::F32 => Value::F32(r.get_f32()),
+                            ValueType::F64 => Value::F64(r.get_f64()),
+                        };
+                    }
+                    let out = values_buf(&mut out_inline, &mut out_heap, result_types.len());
+                    for (slot, t) in out.iter_mut().zip(result_types.iter()) {
+                        *slot = t.zero();
+                    }
                     let memory = caller.data().memory;
                     let (mem, data): (&mut [u8], &mut StoreData) = match memory {
                         Some(m) => m.data_and_store_mut(&mut caller),
@@ -941,20 +1021,28 @@ fn instantiate(
                     };
                     // SAFETY: set by `call_guest` for the duration of the call.
                     let host = unsafe { &mut *host.as_ptr() };
-                    host.call(index, &args, &mut out, mem)
+                    host.call(index, args, out, mem)
                         .map_err(|e| wasmtime::Error::new(HostFailure(e.0)))?;
-                    for (i, (slot, v)) in results.iter_mut().zip(out).enumerate() {
-                        if v.ty() != result_types[i] {
-                            return Err(wasmtime::Error::new(HostFailure(format!(
-                                "import {name} returned {} for result {i}, expected {}",
-                                v.ty().as_str(),
-                                result_types[i].as_str()
-                            ))));
-                        }
-                        *slot = to_val(v);
+                    for (i, (slot, v)) in raw.iter_mut().zip(out.iter().copied()).enumerate() {
+                        *slot = std::mem::MaybeUninit::new(match (v, result_types[i]) {
+                            (Value::I32(x), ValueType::I32) => ValRaw::i32(x),
+                            (Value::I64(x), ValueType::I64) => ValRaw::i64(x),
+                            (Value::F32(x), ValueType::F32) => ValRaw::f32(x),
+                            (Value::F64(x), ValueType::F64) => ValRaw::f64(x),
+                            _ => {
+                                return Err(wasmtime::Error::new(HostFailure(format!(
+                                    "import {name} returned {} for result {i}, expected {}",
+                                    v.ty().as_str(),
+                                    result_types[i].as_str()
+                                ))))
+                            }
+                        });
                     }
                     Ok(())
-                });
+                };
+                // SAFETY: `call` reads the parameters and writes the results
+                // with exactly the types of `ty`.
+                let func = unsafe { Func::new_unchecked(&mut store, ty, call) };
                 imports.push(func.into());
             }
             wasmtime::ExternType::Memory(mt) => {
