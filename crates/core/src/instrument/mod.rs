@@ -59,8 +59,13 @@ pub mod state {
 }
 
 /// The gas balance the host sets while rewinding (the real one waits in
-/// `__ws_gas_saved`): large enough that no check fires on the way back.
-pub const REWIND_FAKE_GAS: i64 = i64::MAX / 2;
+/// `__ws_gas_saved`): no check fires on the way back, and it stays at or
+/// above 2^62 (function entries take that as "rewinding").
+pub const REWIND_FAKE_GAS: i64 = i64::MAX;
+
+/// Largest gas balance an executor keeps (2^62 - 1, about 4.6e18): function
+/// entries treat balances from 2^62 on as a rewind in progress.
+pub const MAX_BALANCE: i64 = (1 << 62) - 1;
 
 /// Default call-depth budget in bytes of estimated frame size.
 pub const DEFAULT_STACK_BUDGET: u32 = 512 * 1024;

@@ -33,24 +33,30 @@
 //!   nothing is charged twice. Check slow paths always leave the function,
 //!   so code that stays in a loop never touches VM state.
 //! * **Fast copies.** The code after the function entry and after each
-//!   loop header is duplicated: `(if ri (then guarded) (else fast))`, the
-//!   fast copy with every `ri` guard folded away (see
-//!   [`FuncPass::split_fast`]), so normal execution pays no guards.
+//!   loop header is duplicated, the fast copy with every `ri` guard folded
+//!   away (see [`FuncPass::split_fast`], [`FuncPass::entry_dispatch`]), so
+//!   normal execution pays no guards. The entry's one check of the charged
+//!   balance (`gas as u64 >= 2^62`) catches both a pause and a rewind (whose
+//!   fake balance is above 2^62), so normal calls read no state.
 //!
-//! Before/after for `(func $f (loop $l (call $g) (br $l)))`, simplified:
+//! Before/after for `(func $f (loop $l (call $g) (br $l)))`, simplified
+//! (the fast copies left out):
 //!
 //! ```wat
 //! (func $f (local $ri i32) (local $d i32)
-//!   ;; entry site 1: depth check, charge, slow path (pop frame / unwind)
+//!   ;; entry site 1: depth check (d = depth; depth += weight), charge,
+//!   ;; slow path (pop frame / unwind)
 //!   (block $unwind (result i32)
 //!     (block $body
 //!       (loop $l
 //!         gas -= 3
 //!         (if (gas < 0) ...site 2...)
 //!         (if (ri == 0 || ri == 3)
-//!           (then ri = 0 (call $g) depth = $d
-//!                 (if (global.get $state) (then (br $unwind (i32.const 3))))))
+//!           (then ri = 0 (call $g)
+//!                 (if (gas < 0) (then (if (global.get $state)
+//!                   (then (br $unwind (i32.const 3))))))))
 //!         (br $l)))
+//!     depth = $d
 //!     (return))
 //!   ;; epilogue: save [func_id][site][locals] to the unwind memory
 //!   ...)
@@ -66,6 +72,7 @@ use walrus::{
 
 use super::analyze::FuncStackMap;
 use super::costs::CostTable;
+use super::state as state_code;
 use crate::error::{Error, Result};
 
 /// Module-wide ids the pass refers to.
@@ -260,6 +267,8 @@ struct State<'f> {
     /// The call depth at entry, for functions that count depth (restored
     /// at every normal exit; recomputed by a rewind, so never saved).
     depth_local: Option<LocalId>,
+    /// The entry's pause site and charge (see [`FuncPass::entry_dispatch`]).
+    entry_site: Option<(u32, u64)>,
     /// Scratch for the depth check (never saved).
     depth_tmp: LocalId,
     unwind_label: InstrSeqId,
@@ -391,6 +400,7 @@ impl FuncPass<'_> {
             header_cost: HashMap::new(),
             body: None,
             depth_local: None,
+            entry_site: None,
             depth_tmp,
             unwind_label,
         };
@@ -425,10 +435,7 @@ impl FuncPass<'_> {
         let mut seen: HashSet<LocalId> = saved.iter().copied().collect();
         collect_locals(st.func, body, &mut saved, &mut seen);
         saved.retain(|l| {
-            *l != st.ri
-                && *l != st.gas_tmp
-                && *l != st.depth_tmp
-                && Some(*l) != st.depth_local
+            *l != st.ri && *l != st.gas_tmp && *l != st.depth_tmp && Some(*l) != st.depth_local
         });
         for l in &saved {
             if matches!(st.locals.get(*l).ty(), ValType::Ref(_)) {
@@ -842,7 +849,9 @@ impl FuncPass<'_> {
                             value: Value::I32(WEIGHT_MARKER),
                         }),
                         binop(BinaryOp::I32Add),
-                        synth(LocalTee { local: st.depth_tmp }),
+                        synth(LocalTee {
+                            local: st.depth_tmp,
+                        }),
                         gset(self.ids.depth),
                         lget(st.depth_tmp),
                         const_i32(self.depth_budget as i32),
@@ -853,36 +862,9 @@ impl FuncPass<'_> {
                         }),
                     ]);
                 }
-                // Rewinding: pop this function's frame first; if it paused
-                // right here, finish (refunding the entry charge below).
-                let finish = self.finish_rewind(st, first_cost);
-                let then_finish = new_seq(st.func, finish);
-                let empty = new_seq(st.func, vec![]);
-                let rewinding = new_seq(
-                    st.func,
-                    vec![
-                        // Placeholder, replaced once the frame layout is known.
-                        synth(Unreachable {}),
-                        synth(Drop {}),
-                        lget(st.ri),
-                        const_i32(k as i32),
-                        binop(BinaryOp::I32Eq),
-                        synth(IfElse {
-                            consequent: then_finish,
-                            alternative: empty,
-                        }),
-                    ],
-                );
-                let normal = new_seq(st.func, vec![]);
-                site.extend([
-                    gget(self.ids.state),
-                    synth(IfElse {
-                        consequent: rewinding,
-                        alternative: normal,
-                    }),
-                ]);
-                let charge = self.charged_gas(st, first_cost, true);
-                site.extend(self.check_site(st, k, charge));
+                // The entry check and the rewind dispatch are built around
+                // the rest of the body at the end (`entry_dispatch`).
+                st.entry_site = Some((k, first_cost));
                 items.push(Item::Site(site));
             }
             SeqKind::Loop => {
@@ -1266,8 +1248,8 @@ impl FuncPass<'_> {
         // The entry or loop-header site: the rest of the sequence may get a
         // fast copy for normal mode (see `split_fast`).
         let header_len = match (&kind, items.first()) {
-            (SeqKind::FunctionBody | SeqKind::Loop, Some(Item::Site(v))) => v.len(),
-            _ => 0,
+            (SeqKind::FunctionBody | SeqKind::Loop, Some(Item::Site(v))) => Some(v.len()),
+            _ => None,
         };
         // Guard every plain region that is followed by a site.
         let last_site = items.iter().rposition(|i| matches!(i, Item::Site(_)));
@@ -1292,15 +1274,131 @@ impl FuncPass<'_> {
                 }
             }
         }
-        if header_len > 0 {
+        if let Some(header_len) = header_len {
             let rest = out.split_off(header_len);
-            let ty = match kind {
-                SeqKind::FunctionBody => st.func.block(seq).ty,
-                _ => InstrSeqType::Simple(None),
-            };
-            out.extend(self.split_fast(st, rest, ty));
+            match kind {
+                SeqKind::FunctionBody => {
+                    let ty = st.func.block(seq).ty;
+                    out.extend(self.entry_dispatch(st, rest, ty));
+                }
+                _ => out.extend(self.split_fast(st, rest, InstrSeqType::Simple(None))),
+            }
         }
         Ok(out)
+    }
+
+    /// The function entry around the rest of the body (`ty`: the body's
+    /// type): one check of the charged balance sends both a pause and a
+    /// rewind to the slow path, so normal calls read no state.
+    ///
+    /// ```text
+    /// block $exit (type ty)
+    ///   block $to_fast
+    ///     gas = gas - cost                    ;; stored to the global too
+    ///     if (gas as u64 >= 2^62)             ;; negative, or the rewind's fake
+    ///       if (state)                        ;; rewinding
+    ///         pop the frame; if (ri == entry site) finish the rewind
+    ///       else                              ;; out of gas: pause here
+    ///         state = unwinding; br $unwind (entry site)
+    ///     else br $to_fast
+    ///     guarded rest; br $exit
+    ///   end
+    ///   fast rest                             ;; every `ri` guard folded away
+    /// end
+    /// ```
+    ///
+    /// Without a fast copy (large or guard-free code) the rest follows the
+    /// check directly. Real balances stay below 2^62
+    /// ([`crate::instrument::MAX_BALANCE`]); the rewind's fake balance
+    /// stays above it whatever the frames on the way back charge.
+    fn entry_dispatch(
+        &self,
+        st: &mut State<'_>,
+        rest: Vec<(Instr, InstrLocId)>,
+        ty: InstrSeqType,
+    ) -> Vec<(Instr, InstrLocId)> {
+        let (k, cost) = st.entry_site.take().unwrap_or((0, 0));
+        // The entry charge went to the fake balance: finishing here
+        // restores the saved one, which already paid it.
+        let finish = self.finish_rewind(st, 0);
+        let then_finish = new_seq(st.func, finish);
+        let empty = new_seq(st.func, vec![]);
+        let rewinding = new_seq(
+            st.func,
+            vec![
+                // Placeholder, replaced once the frame layout is known.
+                synth(Unreachable {}),
+                synth(Drop {}),
+                lget(st.ri),
+                const_i32(k as i32),
+                binop(BinaryOp::I32Eq),
+                synth(IfElse {
+                    consequent: then_finish,
+                    alternative: empty,
+                }),
+            ],
+        );
+        let pausing = new_seq(
+            st.func,
+            vec![
+                const_i32(state_code::UNWINDING),
+                gset(self.ids.state),
+                const_i32(k as i32),
+                synth(Br {
+                    block: st.unwind_label,
+                }),
+            ],
+        );
+        let slow = new_seq(
+            st.func,
+            vec![
+                gget(self.ids.state),
+                synth(IfElse {
+                    consequent: rewinding,
+                    alternative: pausing,
+                }),
+            ],
+        );
+        let mut code = vec![
+            gget(self.ids.gas),
+            const_i64(cost as i64),
+            binop(BinaryOp::I64Sub),
+            synth(LocalTee { local: st.gas_tmp }),
+            gset(self.ids.gas),
+            lget(st.gas_tmp),
+            const_i64(1 << 62),
+            binop(BinaryOp::I64GeU),
+        ];
+        let copy =
+            code_size(st.func, &rest) <= FAST_COPY_MAX_INSTRS && uses_local(st.func, &rest, st.ri);
+        if !copy {
+            let empty = new_seq(st.func, vec![]);
+            code.push(synth(IfElse {
+                consequent: slow,
+                alternative: empty,
+            }));
+            code.extend(rest);
+            return code;
+        }
+        let fast = clone_fast(st.func, st.ri, &rest, &mut HashMap::new());
+        let exit = st.func.builder_mut().dangling_instr_seq(ty).id();
+        let to_fast = st
+            .func
+            .builder_mut()
+            .dangling_instr_seq(InstrSeqType::Simple(None))
+            .id();
+        let go_fast = new_seq(st.func, vec![synth(Br { block: to_fast })]);
+        code.push(synth(IfElse {
+            consequent: slow,
+            alternative: go_fast,
+        }));
+        code.extend(rest);
+        code.push(synth(Br { block: exit }));
+        st.func.block_mut(to_fast).instrs = code;
+        let mut exit_code = vec![synth(Block { seq: to_fast })];
+        exit_code.extend(fast);
+        st.func.block_mut(exit).instrs = exit_code;
+        vec![synth(Block { seq: exit })]
     }
 
     /// Gives the code after an entry or loop-header site a second copy for
@@ -1654,7 +1752,11 @@ fn clone_fast(
             }
             Instr::IfElse(ie) if i32_const_of(out.last()).is_some() => {
                 let c = i32_const_of(out.pop().as_ref()).unwrap_or(0);
-                let arm = if c != 0 { ie.consequent } else { ie.alternative };
+                let arm = if c != 0 {
+                    ie.consequent
+                } else {
+                    ie.alternative
+                };
                 if func.block(arm).instrs.is_empty()
                     && matches!(func.block(arm).ty, InstrSeqType::Simple(None))
                 {

@@ -463,7 +463,12 @@ impl Executor {
             _ => {}
         }
         let add = i64::try_from(gas).unwrap_or(i64::MAX);
-        self.balance = self.balance.saturating_add(add);
+        // Gas beyond MAX_BALANCE (4.6e18) is not kept: entries take larger
+        // balances for a rewind in progress.
+        self.balance = self
+            .balance
+            .saturating_add(add)
+            .min(crate::instrument::MAX_BALANCE);
         if self.balance <= 0 {
             return Ok(RunOutcome::Paused);
         }

@@ -25,254 +25,254 @@
     (local i32 i32 i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block ;; label = @2
-        global.get 3
-        if ;; label = @3
-          global.get 4
-          i32.const 32
-          i32.sub
-          local.tee 4
-          global.set 4
-          local.get 4
-          i32.load 1
-          i32.const 1
-          i32.ne
-          if ;; label = @4
-            call $__ws_trap_corrupt_unwind
-          else
-          end
-          local.get 4
-          i32.load 1 offset=4
-          local.tee 0
-          i32.const 1
-          i32.sub
-          i32.const 4
-          i32.ge_u
-          if ;; label = @4
-            call $__ws_trap_corrupt_unwind
-          else
-          end
-          local.get 4
-          i32.load 1 offset=8
-          local.set 3
-          local.get 4
-          i32.load 1 offset=16
-          local.set 2
-          local.get 4
-          i32.load 1 offset=24
-          local.set 1
-          local.get 0
-          i32.const 1
-          i32.eq
-          if ;; label = @4
-            i32.const 0
-            global.set 3
-            global.get 2
+        block ;; label = @3
+          block ;; label = @4
+            global.get 1
             i64.const 12
-            i64.add
-            local.tee 5
-            global.set 1
-            i32.const 0
-            local.set 0
-          else
-          end
-        else
-        end
-        global.get 1
-        i64.const 12
-        i64.sub
-        local.tee 5
-        global.set 1
-        local.get 5
-        i64.const 0
-        i64.lt_s
-        if ;; label = @3
-          i32.const 1
-          global.set 3
-          i32.const 1
-          br 2 (;@1;)
-        else
-        end
-        local.get 0
-        if ;; label = @3
-          local.get 0
-          i32.eqz
-          if ;; label = @4
-            i32.const 0
-            i32.const 1
-            i32.const 100
-            local.set 3
-            local.set 2
-            local.set 1
-          else
-          end
-          block ;; label = @4
-            local.get 0
-            if ;; label = @5
-              local.get 0
-              i32.const 2
-              i32.sub
-              i32.const 0
-              i32.gt_u
-              br_if 1 (;@4;)
-            else
-            end
-            local.get 5
-            local.get 3
-            i64.extend_i32_u
-            i64.const 7
-            i64.add
-            i64.const 3
-            i64.shr_u
-            i64.const 1
-            i64.mul
             i64.sub
             local.tee 5
             global.set 1
             local.get 5
-            i64.const 0
-            i64.lt_s
+            i64.const 4611686018427387904
+            i64.ge_u
             if ;; label = @5
-              i32.const 1
-              global.set 3
-              i32.const 2
-              br 4 (;@1;)
+              global.get 3
+              if ;; label = @6
+                global.get 4
+                i32.const 32
+                i32.sub
+                local.tee 4
+                global.set 4
+                local.get 4
+                i32.load 1
+                i32.const 1
+                i32.ne
+                if ;; label = @7
+                  call $__ws_trap_corrupt_unwind
+                else
+                end
+                local.get 4
+                i32.load 1 offset=4
+                local.tee 0
+                i32.const 1
+                i32.sub
+                i32.const 4
+                i32.ge_u
+                if ;; label = @7
+                  call $__ws_trap_corrupt_unwind
+                else
+                end
+                local.get 4
+                i32.load 1 offset=8
+                local.set 3
+                local.get 4
+                i32.load 1 offset=16
+                local.set 2
+                local.get 4
+                i32.load 1 offset=24
+                local.set 1
+                local.get 0
+                i32.const 1
+                i32.eq
+                if ;; label = @7
+                  i32.const 0
+                  global.set 3
+                  global.get 2
+                  local.tee 5
+                  global.set 1
+                  i32.const 0
+                  local.set 0
+                else
+                end
+              else
+                i32.const 1
+                global.set 3
+                i32.const 1
+                br 5 (;@1;)
+              end
             else
+              br 1 (;@4;)
             end
             local.get 0
+            i32.eqz
             if ;; label = @5
               i32.const 0
-              global.set 3
-              global.get 2
+              i32.const 1
+              i32.const 100
+              local.set 3
+              local.set 2
+              local.set 1
+            else
+            end
+            block ;; label = @5
+              local.get 0
+              if ;; label = @6
+                local.get 0
+                i32.const 2
+                i32.sub
+                i32.const 0
+                i32.gt_u
+                br_if 1 (;@5;)
+              else
+              end
+              local.get 5
+              local.get 3
+              i64.extend_i32_u
+              i64.const 7
+              i64.add
+              i64.const 3
+              i64.shr_u
+              i64.const 1
+              i64.mul
+              i64.sub
               local.tee 5
               global.set 1
-              i32.const 0
-              local.set 0
-            else
-            end
-            local.get 1
-            local.get 2
-            local.get 3
-            memory.fill
-          end
-          local.get 0
-          i32.eqz
-          if ;; label = @4
-            i32.const 0
-            i32.const 0
-            i32.const 3
-            local.set 1
-            local.set 2
-            local.set 3
-          else
-          end
-          block ;; label = @4
-            local.get 0
-            if ;; label = @5
+              local.get 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 1
+                global.set 3
+                i32.const 2
+                br 5 (;@1;)
+              else
+              end
               local.get 0
+              if ;; label = @6
+                i32.const 0
+                global.set 3
+                global.get 2
+                local.tee 5
+                global.set 1
+                i32.const 0
+                local.set 0
+              else
+              end
+              local.get 1
+              local.get 2
+              local.get 3
+              memory.fill
+            end
+            local.get 0
+            i32.eqz
+            if ;; label = @5
+              i32.const 0
+              i32.const 0
               i32.const 3
-              i32.sub
-              i32.const 0
-              i32.gt_u
-              br_if 1 (;@4;)
+              local.set 1
+              local.set 2
+              local.set 3
             else
             end
-            local.get 5
-            local.get 1
-            i64.extend_i32_u
-            i64.const 7
-            i64.add
-            i64.const 3
-            i64.shr_u
-            i64.const 1
-            i64.mul
-            i64.sub
-            local.tee 5
-            global.set 1
-            local.get 5
-            i64.const 0
-            i64.lt_s
-            if ;; label = @5
-              i32.const 1
-              global.set 3
-              i32.const 3
-              br 4 (;@1;)
-            else
-            end
-            local.get 0
-            if ;; label = @5
-              i32.const 0
-              global.set 3
-              global.get 2
-              local.tee 5
-              global.set 1
-              i32.const 0
-              local.set 0
-            else
-            end
-            local.get 3
-            local.get 2
-            local.get 1
-            memory.init $d
-          end
-          local.get 0
-          i32.eqz
-          if ;; label = @4
-            data.drop $d
-            global.get 6
-            i64.const 1
-            i64.or
-            global.set 6
-            i32.const 1
-            local.set 1
-          else
-          end
-          block ;; label = @4
-            local.get 0
-            if ;; label = @5
+            block ;; label = @5
               local.get 0
-              i32.const 4
-              i32.sub
-              i32.const 0
-              i32.gt_u
-              br_if 1 (;@4;)
-            else
-            end
-            local.get 5
-            local.get 1
-            i64.extend_i32_u
-            i64.const 64
-            i64.mul
-            i64.sub
-            local.tee 5
-            global.set 1
-            local.get 5
-            i64.const 0
-            i64.lt_s
-            if ;; label = @5
-              i32.const 1
-              global.set 3
-              i32.const 4
-              br 4 (;@1;)
-            else
-            end
-            local.get 0
-            if ;; label = @5
-              i32.const 0
-              global.set 3
-              global.get 2
+              if ;; label = @6
+                local.get 0
+                i32.const 3
+                i32.sub
+                i32.const 0
+                i32.gt_u
+                br_if 1 (;@5;)
+              else
+              end
+              local.get 5
+              local.get 1
+              i64.extend_i32_u
+              i64.const 7
+              i64.add
+              i64.const 3
+              i64.shr_u
+              i64.const 1
+              i64.mul
+              i64.sub
               local.tee 5
               global.set 1
-              i32.const 0
-              local.set 0
+              local.get 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 1
+                global.set 3
+                i32.const 3
+                br 5 (;@1;)
+              else
+              end
+              local.get 0
+              if ;; label = @6
+                i32.const 0
+                global.set 3
+                global.get 2
+                local.tee 5
+                global.set 1
+                i32.const 0
+                local.set 0
+              else
+              end
+              local.get 3
+              local.get 2
+              local.get 1
+              memory.init $d
+            end
+            local.get 0
+            i32.eqz
+            if ;; label = @5
+              data.drop $d
+              global.get 6
+              i64.const 1
+              i64.or
+              global.set 6
+              i32.const 1
+              local.set 1
             else
             end
-            local.get 1
-            memory.grow
-            local.set 2
+            block ;; label = @5
+              local.get 0
+              if ;; label = @6
+                local.get 0
+                i32.const 4
+                i32.sub
+                i32.const 0
+                i32.gt_u
+                br_if 1 (;@5;)
+              else
+              end
+              local.get 5
+              local.get 1
+              i64.extend_i32_u
+              i64.const 64
+              i64.mul
+              i64.sub
+              local.tee 5
+              global.set 1
+              local.get 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 1
+                global.set 3
+                i32.const 4
+                br 5 (;@1;)
+              else
+              end
+              local.get 0
+              if ;; label = @6
+                i32.const 0
+                global.set 3
+                global.get 2
+                local.tee 5
+                global.set 1
+                i32.const 0
+                local.set 0
+              else
+              end
+              local.get 1
+              memory.grow
+              local.set 2
+            end
+            local.get 2
+            drop
+            br 1 (;@3;)
           end
-          local.get 2
-          drop
-        else
           block ;; label = @4
             i32.const 0
             i32.const 1

@@ -33,274 +33,274 @@
           call $__ws_trap_call_depth
         else
         end
-        global.get 2
-        if ;; label = @3
-          global.get 3
-          i32.const 56
-          i32.sub
-          local.tee 9
-          global.set 3
-          local.get 9
-          i32.load
-          i32.const 0
-          i32.ne
-          if ;; label = @4
-            call $__ws_trap_corrupt_unwind
-          else
-          end
-          local.get 9
-          i32.load offset=4
-          local.tee 2
-          i32.const 1
-          i32.sub
-          i32.const 3
-          i32.ge_u
-          if ;; label = @4
-            call $__ws_trap_corrupt_unwind
-          else
-          end
-          local.get 9
-          i32.load offset=8
-          local.set 0
-          local.get 9
-          i32.load offset=16
-          local.set 5
-          local.get 9
-          i32.load offset=24
-          local.set 1
-          local.get 9
-          i32.load offset=32
-          local.set 6
-          local.get 9
-          i32.load offset=40
-          local.set 7
-          local.get 9
-          i32.load offset=48
-          local.set 8
-          local.get 2
-          i32.const 1
-          i32.eq
-          if ;; label = @4
-            i32.const 0
-            global.set 2
-            global.get 1
+        block (result i32) ;; label = @3
+          block ;; label = @4
+            global.get 0
             i64.const 4
-            i64.add
+            i64.sub
             local.tee 10
             global.set 0
-            i32.const 0
-            local.set 2
-          else
-          end
-        else
-        end
-        global.get 0
-        i64.const 4
-        i64.sub
-        local.tee 10
-        global.set 0
-        local.get 10
-        i64.const 0
-        i64.lt_s
-        if ;; label = @3
-          i32.const 1
-          global.set 2
-          i32.const 1
-          br 2 (;@1;)
-        else
-        end
-        local.get 2
-        if (result i32) ;; label = @3
-          local.get 2
-          i32.eqz
-          if ;; label = @4
-            local.get 0
-            i32.const 2
-            i32.ge_u
-            local.set 5
-          else
-          end
-          block ;; label = @4
-            local.get 2
+            local.get 10
+            i64.const 4611686018427387904
+            i64.ge_u
             if ;; label = @5
+              global.get 2
+              if ;; label = @6
+                global.get 3
+                i32.const 56
+                i32.sub
+                local.tee 9
+                global.set 3
+                local.get 9
+                i32.load
+                i32.const 0
+                i32.ne
+                if ;; label = @7
+                  call $__ws_trap_corrupt_unwind
+                else
+                end
+                local.get 9
+                i32.load offset=4
+                local.tee 2
+                i32.const 1
+                i32.sub
+                i32.const 3
+                i32.ge_u
+                if ;; label = @7
+                  call $__ws_trap_corrupt_unwind
+                else
+                end
+                local.get 9
+                i32.load offset=8
+                local.set 0
+                local.get 9
+                i32.load offset=16
+                local.set 5
+                local.get 9
+                i32.load offset=24
+                local.set 1
+                local.get 9
+                i32.load offset=32
+                local.set 6
+                local.get 9
+                i32.load offset=40
+                local.set 7
+                local.get 9
+                i32.load offset=48
+                local.set 8
+                local.get 2
+                i32.const 1
+                i32.eq
+                if ;; label = @7
+                  i32.const 0
+                  global.set 2
+                  global.get 1
+                  local.tee 10
+                  global.set 0
+                  i32.const 0
+                  local.set 2
+                else
+                end
+              else
+                i32.const 1
+                global.set 2
+                i32.const 1
+                br 5 (;@1;)
+              end
+            else
+              br 1 (;@4;)
+            end
+            local.get 2
+            i32.eqz
+            if ;; label = @5
+              local.get 0
+              i32.const 2
+              i32.ge_u
+              local.set 5
+            else
+            end
+            block ;; label = @5
+              local.get 2
+              if ;; label = @6
+                local.get 2
+                i32.const 2
+                i32.sub
+                i32.const 1
+                i32.gt_u
+                br_if 1 (;@5;)
+              else
+              end
+              local.get 5
               local.get 2
               i32.const 2
               i32.sub
               i32.const 1
-              i32.gt_u
-              br_if 1 (;@4;)
-            else
-            end
-            local.get 5
-            local.get 2
-            i32.const 2
-            i32.sub
-            i32.const 1
-            i32.le_u
-            local.get 2
-            i32.eqz
-            select
-            if ;; label = @5
-              local.get 10
-              i64.const 1
-              i64.sub
-              local.set 10
-              block ;; label = @6
-                local.get 2
-                if ;; label = @7
-                  local.get 2
-                  i32.const 2
-                  i32.sub
-                  i32.const 1
-                  i32.gt_u
-                  br_if 1 (;@6;)
-                  local.get 2
-                  i32.const 2
-                  i32.eq
-                  if ;; label = @8
-                    i32.const 0
-                    global.set 2
-                    global.get 1
-                    i64.const 15
-                    i64.add
-                    local.tee 10
-                    global.set 0
-                    i32.const 0
-                    local.set 2
-                  else
-                  end
-                else
-                end
-                loop ;; label = @7
-                  local.get 10
-                  i64.const 15
-                  i64.sub
-                  local.tee 10
-                  global.set 0
-                  local.get 10
-                  i64.const 0
-                  i64.lt_s
-                  if ;; label = @8
-                    i32.const 1
-                    global.set 2
-                    i32.const 2
-                    br 7 (;@1;)
-                  else
-                  end
+              i32.le_u
+              local.get 2
+              i32.eqz
+              select
+              if ;; label = @6
+                local.get 10
+                i64.const 1
+                i64.sub
+                local.set 10
+                block ;; label = @7
                   local.get 2
                   if ;; label = @8
                     local.get 2
-                    i32.eqz
+                    i32.const 2
+                    i32.sub
+                    i32.const 1
+                    i32.gt_u
+                    br_if 1 (;@7;)
+                    local.get 2
+                    i32.const 2
+                    i32.eq
                     if ;; label = @9
-                      local.get 1
-                      local.get 0
-                      i32.const 1
-                      i32.sub
-                      local.set 6
-                      local.set 7
+                      i32.const 0
+                      global.set 2
+                      global.get 1
+                      i64.const 15
+                      i64.add
+                      local.tee 10
+                      global.set 0
+                      i32.const 0
+                      local.set 2
                     else
                     end
-                    block ;; label = @9
+                  else
+                  end
+                  loop ;; label = @8
+                    local.get 10
+                    i64.const 15
+                    i64.sub
+                    local.tee 10
+                    global.set 0
+                    local.get 10
+                    i64.const 0
+                    i64.lt_s
+                    if ;; label = @9
+                      i32.const 1
+                      global.set 2
+                      i32.const 2
+                      br 8 (;@1;)
+                    else
+                    end
+                    local.get 2
+                    if ;; label = @9
                       local.get 2
+                      i32.eqz
                       if ;; label = @10
-                        local.get 2
-                        i32.const 3
+                        local.get 1
+                        local.get 0
+                        i32.const 1
                         i32.sub
-                        i32.const 0
-                        i32.gt_u
-                        br_if 1 (;@9;)
+                        local.set 6
+                        local.set 7
                       else
                       end
-                      i32.const 0
-                      local.set 2
-                      local.get 10
-                      global.set 0
-                      local.get 6
-                      call $fib
-                      global.get 0
-                      local.tee 10
-                      i64.const 0
-                      i64.lt_s
-                      if ;; label = @10
-                        global.get 2
+                      block ;; label = @10
+                        local.get 2
                         if ;; label = @11
+                          local.get 2
                           i32.const 3
-                          br 10 (;@1;)
+                          i32.sub
+                          i32.const 0
+                          i32.gt_u
+                          br_if 1 (;@10;)
                         else
                         end
-                      else
+                        i32.const 0
+                        local.set 2
+                        local.get 10
+                        global.set 0
+                        local.get 6
+                        call $fib
+                        global.get 0
+                        local.tee 10
+                        i64.const 0
+                        i64.lt_s
+                        if ;; label = @11
+                          global.get 2
+                          if ;; label = @12
+                            i32.const 3
+                            br 11 (;@1;)
+                          else
+                          end
+                        else
+                        end
+                        local.set 8
                       end
-                      local.set 8
-                    end
-                    local.get 7
-                    local.get 8
-                    i32.add
-                    local.set 1
-                    local.get 0
-                    i32.const 2
-                    i32.sub
-                    local.set 0
-                    local.get 0
-                    i32.const 1
-                    i32.gt_u
-                    br_if 1 (;@7;)
-                  else
-                    block ;; label = @9
-                      local.get 1
+                      local.get 7
+                      local.get 8
+                      i32.add
+                      local.set 1
+                      local.get 0
+                      i32.const 2
+                      i32.sub
+                      local.set 0
                       local.get 0
                       i32.const 1
-                      i32.sub
-                      local.set 6
-                      local.set 7
-                    end
-                    block ;; label = @9
-                      i32.const 0
-                      local.set 2
-                      local.get 10
-                      global.set 0
-                      local.get 6
-                      call $fib
-                      global.get 0
-                      local.tee 10
-                      i64.const 0
-                      i64.lt_s
-                      if ;; label = @10
-                        global.get 2
+                      i32.gt_u
+                      br_if 1 (;@8;)
+                    else
+                      block ;; label = @10
+                        local.get 1
+                        local.get 0
+                        i32.const 1
+                        i32.sub
+                        local.set 6
+                        local.set 7
+                      end
+                      block ;; label = @10
+                        i32.const 0
+                        local.set 2
+                        local.get 10
+                        global.set 0
+                        local.get 6
+                        call $fib
+                        global.get 0
+                        local.tee 10
+                        i64.const 0
+                        i64.lt_s
                         if ;; label = @11
-                          i32.const 3
-                          br 10 (;@1;)
+                          global.get 2
+                          if ;; label = @12
+                            i32.const 3
+                            br 11 (;@1;)
+                          else
+                          end
                         else
                         end
-                      else
+                        local.set 8
                       end
-                      local.set 8
+                      local.get 7
+                      local.get 8
+                      i32.add
+                      local.set 1
+                      local.get 0
+                      i32.const 2
+                      i32.sub
+                      local.set 0
+                      local.get 0
+                      i32.const 1
+                      i32.gt_u
+                      br_if 1 (;@8;)
                     end
-                    local.get 7
-                    local.get 8
-                    i32.add
-                    local.set 1
-                    local.get 0
-                    i32.const 2
-                    i32.sub
-                    local.set 0
-                    local.get 0
-                    i32.const 1
-                    i32.gt_u
-                    br_if 1 (;@7;)
                   end
                 end
+              else
               end
-            else
             end
+            local.get 10
+            i64.const 3
+            i64.sub
+            local.set 10
+            local.get 0
+            local.get 1
+            i32.add
+            br 1 (;@3;)
           end
-          local.get 10
-          i64.const 3
-          i64.sub
-          local.set 10
-          local.get 0
-          local.get 1
-          i32.add
-        else
           block ;; label = @4
             local.get 0
             i32.const 2
@@ -445,113 +445,113 @@
           call $__ws_trap_call_depth
         else
         end
-        global.get 2
-        if ;; label = @3
-          global.get 3
-          i32.const 24
-          i32.sub
-          local.tee 5
-          global.set 3
-          local.get 5
-          i32.load
-          i32.const 1
-          i32.ne
-          if ;; label = @4
-            call $__ws_trap_corrupt_unwind
-          else
-          end
-          local.get 5
-          i32.load offset=4
-          local.tee 0
-          i32.const 1
-          i32.sub
-          i32.const 2
-          i32.ge_u
-          if ;; label = @4
-            call $__ws_trap_corrupt_unwind
-          else
-          end
-          local.get 5
-          i32.load offset=8
-          local.set 3
-          local.get 5
-          i32.load offset=16
-          local.set 4
-          local.get 0
-          i32.const 1
-          i32.eq
-          if ;; label = @4
-            i32.const 0
-            global.set 2
-            global.get 1
-            i64.const 2
-            i64.add
-            local.tee 6
-            global.set 0
-            i32.const 0
-            local.set 0
-          else
-          end
-        else
-        end
-        global.get 0
-        i64.const 2
-        i64.sub
-        local.tee 6
-        global.set 0
-        local.get 6
-        i64.const 0
-        i64.lt_s
-        if ;; label = @3
-          i32.const 1
-          global.set 2
-          i32.const 1
-          br 2 (;@1;)
-        else
-        end
-        local.get 0
-        if (result i32) ;; label = @3
-          local.get 0
-          i32.eqz
-          if ;; label = @4
-            i32.const 20
-            local.set 3
-          else
-          end
+        block (result i32) ;; label = @3
           block ;; label = @4
-            local.get 0
-            if ;; label = @5
-              local.get 0
-              i32.const 2
-              i32.sub
-              i32.const 0
-              i32.gt_u
-              br_if 1 (;@4;)
-            else
-            end
-            i32.const 0
-            local.set 0
-            local.get 6
-            global.set 0
-            local.get 3
-            call $fib
             global.get 0
+            i64.const 2
+            i64.sub
             local.tee 6
-            i64.const 0
-            i64.lt_s
+            global.set 0
+            local.get 6
+            i64.const 4611686018427387904
+            i64.ge_u
             if ;; label = @5
               global.get 2
               if ;; label = @6
+                global.get 3
+                i32.const 24
+                i32.sub
+                local.tee 5
+                global.set 3
+                local.get 5
+                i32.load
+                i32.const 1
+                i32.ne
+                if ;; label = @7
+                  call $__ws_trap_corrupt_unwind
+                else
+                end
+                local.get 5
+                i32.load offset=4
+                local.tee 0
+                i32.const 1
+                i32.sub
                 i32.const 2
-                br 5 (;@1;)
+                i32.ge_u
+                if ;; label = @7
+                  call $__ws_trap_corrupt_unwind
+                else
+                end
+                local.get 5
+                i32.load offset=8
+                local.set 3
+                local.get 5
+                i32.load offset=16
+                local.set 4
+                local.get 0
+                i32.const 1
+                i32.eq
+                if ;; label = @7
+                  i32.const 0
+                  global.set 2
+                  global.get 1
+                  local.tee 6
+                  global.set 0
+                  i32.const 0
+                  local.set 0
+                else
+                end
               else
+                i32.const 1
+                global.set 2
+                i32.const 1
+                br 5 (;@1;)
               end
             else
+              br 1 (;@4;)
             end
-            local.set 4
+            local.get 0
+            i32.eqz
+            if ;; label = @5
+              i32.const 20
+              local.set 3
+            else
+            end
+            block ;; label = @5
+              local.get 0
+              if ;; label = @6
+                local.get 0
+                i32.const 2
+                i32.sub
+                i32.const 0
+                i32.gt_u
+                br_if 1 (;@5;)
+              else
+              end
+              i32.const 0
+              local.set 0
+              local.get 6
+              global.set 0
+              local.get 3
+              call $fib
+              global.get 0
+              local.tee 6
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                global.get 2
+                if ;; label = @7
+                  i32.const 2
+                  br 6 (;@1;)
+                else
+                end
+              else
+              end
+              local.set 4
+            end
+            local.get 4
+            br 1 (;@3;)
           end
-          local.get 4
-        else
           block ;; label = @4
             i32.const 20
             local.set 3
