@@ -28,6 +28,8 @@ export declare class Executor {
    *   the WebAssembly JS API: i32, f32 and f64 are numbers, i64 is a
    *   bigint; an import with several results returns an array. `env.memory`
    *   is created by the Executor.
+   * - `options.wasi`: serve the `wasi_snapshot_preview1` imports
+   *   (deterministic WASI preview1, see `WasiOptions`).
    *
    * Throws a `TypeError` (`ERR_INVALID_ARG`, `ERR_INVALID_WASM`,
    * `ERR_UNSUPPORTED_FEATURE`, `ERR_UNSUPPORTED_MODULE`,
@@ -41,7 +43,8 @@ export declare class Executor {
    * and runs until the program finishes (`true`) or the balance is
    * negative at a pause point (`false`). With a balance of 0 or less (debt
    * from an overshoot) it returns `false` without running; once finished
-   * it returns `true` without running again.
+   * it returns `true` without running again. With `options.wasi`, a
+   * `proc_exit` finishes the program too (see `exitCode`).
    *
    * A trap throws an `Error` with `code: 'ERR_WASM_TRAP'`, `kind` (e.g.
    * `'unreachable'`) and `wasmBacktrace`; an import that throws makes `run`
@@ -88,6 +91,28 @@ export declare class Executor {
    * import.
    */
   get gasBalance(): bigint
+  /**
+   * With `options.wasi`: everything the program wrote to stdout (fd 1),
+   * unless `options.wasi.stdout` takes it (then empty). Part of the
+   * snapshot. `undefined` without WASI. `ERR_EXECUTOR_BUSY` from inside
+   * an import.
+   */
+  get stdout(): Buffer | undefined
+  /**
+   * With `options.wasi`: everything the program wrote to stderr (fd 2),
+   * unless `options.wasi.stderr` takes it (then empty). Part of the
+   * snapshot. `undefined` without WASI. `ERR_EXECUTOR_BUSY` from inside
+   * an import.
+   */
+  get stderr(): Buffer | undefined
+  /**
+   * With `options.wasi`, once finished: the status the program passed to
+   * `proc_exit` (C's `exit(n)`, or returning `n` from `main`), or 0 when
+   * the entry (`_start`) returned. `undefined` before the program
+   * finished, after a trap, and without WASI. `ERR_EXECUTOR_BUSY` from
+   * inside an import.
+   */
+  get exitCode(): number | undefined
   /** Size of the guest's linear memory in bytes (0 if it has none). */
   get memorySize(): number
   /**
@@ -146,4 +171,59 @@ export interface ExecutorOptions {
    * bit-identical on every CPU (slower on float-heavy code). Default false.
    */
   canonicalizeNans?: boolean
+  /**
+   * Serve the module's `wasi_snapshot_preview1` imports (WASI preview1,
+   * deterministic: see `WasiOptions`). `true` = on with the defaults.
+   * Default off: WASI imports are then looked up in `env` like any other.
+   */
+  wasi?: boolean | WasiOptions
+}
+
+/**
+ * `options.wasi`: WASI preview1 served by wasm-sandbox itself, for
+ * programs built for `wasm32-wasi` (C with wasi-libc, ...). Deterministic
+ * by default: the clocks count gas (1 gas = 1 ns; `CLOCK_REALTIME` starts
+ * at 2024-01-01T00:00:00Z; sleeps advance the clock instead of blocking)
+ * and `random_get` is a seeded xoshiro256**, so the same program, inputs
+ * and gas slices give byte-identical output and snapshots everywhere.
+ * Files, directories, sockets and the host environment are never reached:
+ * those calls fail with a WASI errno. The WASI state (unread stdin, random
+ * generator, clock, exit code, collected output, args and env) is part of
+ * the snapshot.
+ */
+export interface WasiOptions {
+  /**
+   * The arguments, `args[0]` being the program name (as in `node:wasi`).
+   * Default `[]`.
+   */
+  args?: Array<string>
+  /** Environment variables. Default `{}` (nothing from the host's). */
+  env?: Record<string, string>
+  /**
+   * What fd 0 reads: bytes or a string (then end of file), or a function
+   * called whenever the program reads and everything before was consumed,
+   * returning the next chunk (`null`, `undefined` or empty = end of file
+   * for that read). Default: empty.
+   */
+  stdin?: Uint8Array | ArrayBuffer | string | (() => Uint8Array | ArrayBuffer | string | null | undefined)
+  /**
+   * Called synchronously with a `Buffer` at each write to fd 1. Default:
+   * collected into `executor.stdout`.
+   */
+  stdout?: (chunk: Buffer) => void
+  /**
+   * Called synchronously with a `Buffer` at each write to fd 2. Default:
+   * collected into `executor.stderr`.
+   */
+  stderr?: (chunk: Buffer) => void
+  /**
+   * `'virtual'` (default): time derived from gas, deterministic.
+   * `'real'`: the host's clocks (sleeps still never block).
+   */
+  clock?: 'virtual' | 'real'
+  /**
+   * Seed of `random_get` (a non-negative safe integer or a bigint below
+   * 2^64). Default 0.
+   */
+  seed?: number | bigint
 }

@@ -2,7 +2,7 @@
 // write against the package. Lines marked @ts-expect-error must not compile.
 import { readFileSync } from 'node:fs'
 
-import { Executor, defaultCosts, type CostTable, type ExecutorOptions } from 'wasm-sandbox'
+import { Executor, defaultCosts, type CostTable, type ExecutorOptions, type WasiOptions } from 'wasm-sandbox'
 
 const wasm: Buffer = readFileSync('examples/count.wasm')
 const printed: number[] = []
@@ -34,6 +34,21 @@ const bytes: Buffer = executor.readMemory(0, 16)
 executor.writeMemory(0, bytes)
 executor.writeMemory(0, new Uint8Array([1, 2, 3]))
 
+const wasi: WasiOptions = {
+  args: ['program', 'input'],
+  env: { LANG: 'C' },
+  stdin: () => (printed.length > 3 ? null : 'more input\n'),
+  stdout: (chunk: Buffer) => printed.push(chunk.length),
+  clock: 'virtual',
+  seed: 42n,
+}
+const wasiProgram = new Executor(readFileSync('examples/wasi/stdio.wasm'), 256, {}, { wasi })
+new Executor(wasm, 16, {}, { wasi: true })
+new Executor(wasm, 16, {}, { wasi: { stdin: new Uint8Array(4), seed: 7 } })
+const out: Buffer | undefined = wasiProgram.stdout
+const err: Buffer | undefined = wasiProgram.stderr
+const exitCode: number | undefined = wasiProgram.exitCode
+
 const costs: CostTable = defaultCosts()
 const hostCall: number | undefined = costs.hostCall
 
@@ -47,5 +62,9 @@ executor.status = 'ready'
 new Executor(wasm, 1, {}, { entyr: 'x' })
 // @ts-expect-error costs are numbers
 new Executor(wasm, 1, {}, { costs: { hostCall: '1' } })
+// @ts-expect-error the clock is 'virtual' or 'real'
+new Executor(wasm, 1, {}, { wasi: { clock: 'fast' } })
+// @ts-expect-error args are strings
+new Executor(wasm, 1, {}, { wasi: { args: [1] } })
 
-export { finished, status, used, balance, size, hostCall }
+export { finished, status, used, balance, size, hostCall, out, err, exitCode }

@@ -107,18 +107,25 @@ pub fn integer_arg(env: &Env, value: Unknown, name: &str, min: f64, max: f64) ->
 
 /// Gas for `run`: a non-negative safe integer, or a bigint in `0..2^64`.
 pub fn gas_arg(env: &Env, value: Unknown) -> Result<u64> {
+    u64_arg(env, value, "gas")
+}
+
+/// A `u64` argument named `name`: a non-negative safe integer, or a bigint
+/// in `0..2^64` (`TypeError` for other types and fractions, `RangeError`
+/// out of range).
+pub fn u64_arg(env: &Env, value: Unknown, name: &str) -> Result<u64> {
     match value.get_type()? {
         ValueType::Number => {
             let number = value.coerce_to_number()?.get_double()?;
             if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
                 return Err(invalid_type(
                     env,
-                    &format!("gas must be an integer, got {number}"),
+                    &format!("{name} must be an integer, got {number}"),
                 ));
             }
             if !(0.0..=MAX_SAFE_INTEGER).contains(&number) {
                 let message = format!(
-                    "gas must be between 0 and 2^53-1 (Number.MAX_SAFE_INTEGER; \
+                    "{name} must be between 0 and 2^53-1 (Number.MAX_SAFE_INTEGER; \
                      use a bigint for more), got {number}"
                 );
                 return Err(invalid_range(env, &message));
@@ -133,14 +140,17 @@ pub fn gas_arg(env: &Env, value: Unknown) -> Result<u64> {
             if (big.sign_bit && low != 0) || !high_zero {
                 return Err(invalid_range(
                     env,
-                    "gas must be between 0n and 2n ** 64n - 1n",
+                    &format!("{name} must be between 0n and 2n ** 64n - 1n"),
                 ));
             }
             Ok(low)
         }
         _ => Err(invalid_type(
             env,
-            &format!("gas must be a number or a bigint, got {}", describe(value)?),
+            &format!(
+                "{name} must be a number or a bigint, got {}",
+                describe(value)?
+            ),
         )),
     }
 }

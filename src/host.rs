@@ -1,5 +1,6 @@
 //! The guest's imports as JS functions: looked up once at construction and
-//! called synchronously on the JS thread while `run` is on the stack.
+//! called synchronously on the JS thread while `run` is on the stack; and
+//! the WASI callbacks (stdin function, stdout/stderr), called the same way.
 
 use std::cell::Cell;
 
@@ -8,8 +9,10 @@ use napi::{sys, JsValue};
 
 use wasm_sandbox_core as core;
 
-use crate::convert::{describe, results_from_js, to_js};
-use crate::error::{js_error, thrown_value, ErrorClass, ERR_IMPORT_MISSING, ERR_IMPORT_TYPE};
+use crate::convert::{bytes_arg, describe, results_from_js, to_js, BytesArg};
+use crate::error::{
+    invalid_type, js_error, thrown_value, ErrorClass, ERR_IMPORT_MISSING, ERR_IMPORT_TYPE,
+};
 
 /// A JS function supplying one import, with the import's signature.
 pub struct JsImport {
@@ -21,13 +24,13 @@ pub struct JsImport {
 
 /// A weak reference to a JS object or function that the Executor's JS
 /// object keeps alive (see [`Retained`]).
-struct WeakValue {
+pub struct WeakValue {
     env: sys::napi_env,
     reference: sys::napi_ref,
 }
 
 impl WeakValue {
-    fn new(env: &Env, value: sys::napi_value) -> Result<Self> {
+    pub fn new(env: &Env, value: sys::napi_value) -> Result<Self> {
         let mut reference = std::ptr::null_mut();
         // SAFETY: a Node-API call on the current env with a live value.
         let status = unsafe { sys::napi_create_reference(env.raw(), value, 0, &mut reference) };
@@ -79,7 +82,8 @@ pub struct Retained {
 }
 
 impl Retained {
-    fn new(env: &Env, owner: &mut Object, functions: &[Unknown]) -> Result<Self> {
+    /// Keeps `functions` alive as long as `owner`.
+    pub fn new(env: &Env, owner: &mut Object, functions: &[Unknown]) -> Result<Self> {
         let thrown_slot = functions.len() as u32;
         let mut array = env.create_array(thrown_slot + 1)?;
         for (i, function) in functions.iter().enumerate() {
@@ -154,27 +158,37 @@ fn signature(import: &core::FuncImport) -> String {
 }
 
 /// Finds a function for every import of the module: `env[name]` for module
-/// `"env"`, `env[module][name]` for any other module. A missing one is a
+/// `"env"`, `env[module][name]` for any other module; `None` for the WASI
+/// imports when `wasi` is on (the core serves them). A missing one is a
 /// `TypeError` `ERR_IMPORT_MISSING`, a non-function `ERR_IMPORT_TYPE`; both
-/// name the import and its signature. The functions are kept alive by
-/// `owner`, the Executor's JS object.
-pub fn resolve_imports(
+/// name the import and its signature. Returns the functions too, for the
+/// caller to keep alive with the Executor's JS object (see [`Retained`]).
+pub fn resolve_imports<'env>(
     env: &Env,
-    owner: &mut Object,
-    imports: Option<Object>,
+    imports: Option<Object<'env>>,
     wanted: &[core::FuncImport],
-) -> Result<(Vec<JsImport>, Retained)> {
+    wasi: bool,
+) -> Result<(Vec<Option<JsImport>>, Vec<Unknown<'env>>)> {
     let mut resolved = Vec::with_capacity(wanted.len());
     let mut functions = Vec::with_capacity(wanted.len());
     for import in wanted {
+        if wasi && import.module == core::wasi::MODULE {
+            resolved.push(None);
+            continue;
+        }
         let name = format!("{}.{}", import.module, import.name);
         let expected = format!("a function {}", signature(import));
+        let hint = if import.module == core::wasi::MODULE {
+            "; set options.wasi to have the WASI imports served"
+        } else {
+            ""
+        };
         let missing = |why: String| {
             js_error(
                 env,
                 ErrorClass::Type,
                 ERR_IMPORT_MISSING,
-                &format!("missing import {name}: expected {expected}{why}"),
+                &format!("missing import {name}: expected {expected}{why}{hint}"),
                 &[],
             )
         };
@@ -224,15 +238,51 @@ pub fn resolve_imports(
                 ))
             }
         }
-        resolved.push(JsImport {
+        resolved.push(Some(JsImport {
             function: WeakValue::new(env, value.raw())?,
             signature: import.clone(),
             name,
-        });
+        }));
         functions.push(value);
     }
-    let retained = Retained::new(env, owner, &functions)?;
-    Ok((resolved, retained))
+    Ok((resolved, functions))
+}
+
+/// The WASI callbacks of `options.wasi` (kept alive by [`Retained`]).
+#[derive(Default)]
+pub struct JsWasi {
+    pub stdin: Option<WeakValue>,
+    pub stdout: Option<WeakValue>,
+    pub stderr: Option<WeakValue>,
+}
+
+/// Calls `function` with `argv` and `this` undefined.
+fn call_function<'env>(
+    env: &'env Env,
+    function: sys::napi_value,
+    argv: &[sys::napi_value],
+) -> Result<Unknown<'env>> {
+    let mut this = std::ptr::null_mut();
+    let mut returned = std::ptr::null_mut();
+    // SAFETY: Node-API calls on the current env with values created in the
+    // caller's scope. napi-rs's `Function::call` takes a fixed argument
+    // tuple, and an import has any number of arguments.
+    let status = unsafe {
+        sys::napi_get_undefined(env.raw(), &mut this);
+        sys::napi_call_function(
+            env.raw(),
+            this,
+            function,
+            argv.len(),
+            argv.as_ptr(),
+            &mut returned,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return Err(Error::new(Status::from(status), "the call failed"));
+    }
+    // SAFETY: `returned` was just produced by a successful call.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), returned) })
 }
 
 /// The guest memory while an import runs, so `readMemory`/`writeMemory`
@@ -242,7 +292,8 @@ pub type CallbackMemory = Cell<Option<(*mut u8, usize)>>;
 /// What the core calls for guest imports during one `run`.
 pub struct JsHost<'a> {
     pub env: &'a Env,
-    pub imports: &'a [JsImport],
+    pub imports: &'a [Option<JsImport>],
+    pub wasi: &'a JsWasi,
     pub memory: &'a CallbackMemory,
     /// Where what a failing import threw is kept, for `run` to rethrow.
     pub retained: &'a Retained,
@@ -264,30 +315,7 @@ impl JsHost<'_> {
             .iter()
             .map(|a| to_js(env, *a).map(|v| v.raw()))
             .collect::<Result<Vec<_>>>()?;
-        let mut this = std::ptr::null_mut();
-        let mut returned = std::ptr::null_mut();
-        // SAFETY: Node-API calls on the current env with values created in this
-        // scope. napi-rs's `Function::call` takes a fixed argument tuple, and an
-        // import has any number of arguments.
-        let status = unsafe {
-            sys::napi_get_undefined(env.raw(), &mut this);
-            sys::napi_call_function(
-                env.raw(),
-                this,
-                function,
-                argv.len(),
-                argv.as_ptr(),
-                &mut returned,
-            )
-        };
-        if status != sys::Status::napi_ok {
-            return Err(Error::new(
-                Status::from(status),
-                format!("calling import {} failed", import.name),
-            ));
-        }
-        // SAFETY: `returned` was just produced by a successful call.
-        let returned = unsafe { Unknown::from_raw_unchecked(env.raw(), returned) };
+        let returned = call_function(env, function, &argv)?;
         results_from_js(
             env,
             returned,
@@ -306,9 +334,83 @@ impl core::Host for JsHost<'_> {
         results: &mut [core::Value],
         memory: &mut [u8],
     ) -> std::result::Result<(), core::HostError> {
-        let Some(import) = self.imports.get(index) else {
+        let Some(Some(import)) = self.imports.get(index) else {
             return Err(core::HostError(format!("no function for import #{index}")));
         };
+        self.guarded_call(memory, &format!("import {}", import.name), |host| {
+            host.call_js(import, args, results)
+        })
+    }
+
+    fn wasi_output(
+        &mut self,
+        fd: u32,
+        data: &[u8],
+        memory: &mut [u8],
+    ) -> std::result::Result<(), core::HostError> {
+        let wasi = self.wasi;
+        let (callback, name) = match fd {
+            1 => (&wasi.stdout, "options.wasi.stdout"),
+            _ => (&wasi.stderr, "options.wasi.stderr"),
+        };
+        let Some(callback) = callback else {
+            return Err(core::HostError(format!("no callback for WASI fd {fd}")));
+        };
+        self.guarded_call(memory, name, |host| {
+            let env = host.env;
+            let chunk = BufferSlice::copy_from(env, data)?;
+            call_function(env, callback.get(env)?, &[chunk.raw()]).map(|_| ())
+        })
+    }
+
+    fn wasi_stdin(
+        &mut self,
+        memory: &mut [u8],
+    ) -> std::result::Result<Option<Vec<u8>>, core::HostError> {
+        let wasi = self.wasi;
+        let Some(callback) = &wasi.stdin else {
+            return Ok(None);
+        };
+        let mut chunk = None;
+        self.guarded_call(memory, "options.wasi.stdin", |host| {
+            let env = host.env;
+            let returned = call_function(env, callback.get(env)?, &[])?;
+            chunk = stdin_chunk(env, returned)?;
+            Ok(())
+        })?;
+        Ok(chunk)
+    }
+}
+
+/// What a stdin function returned: bytes, or `None` for end of file.
+fn stdin_chunk(env: &Env, value: Unknown) -> Result<Option<Vec<u8>>> {
+    if matches!(value.get_type()?, ValueType::Undefined | ValueType::Null) {
+        return Ok(None);
+    }
+    match bytes_arg(value, true)? {
+        Some(BytesArg::Binary(bytes)) => Ok(Some(bytes)),
+        Some(BytesArg::Text(text)) => Ok(Some(text.into_bytes())),
+        None => Err(invalid_type(
+            env,
+            &format!(
+                "options.wasi.stdin returned {}; expected a Buffer, Uint8Array, \
+                 ArrayBuffer, string, null or undefined",
+                describe(value)?
+            ),
+        )),
+    }
+}
+
+impl JsHost<'_> {
+    /// Runs `f` (which calls into JS) in its own handle scope, with
+    /// `memory` readable from JS; a failure keeps what JS threw for `run`
+    /// to rethrow.
+    fn guarded_call(
+        &mut self,
+        memory: &mut [u8],
+        what: &str,
+        f: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> std::result::Result<(), core::HostError> {
         let previous = self
             .memory
             .replace(Some((memory.as_mut_ptr(), memory.len())));
@@ -317,14 +419,14 @@ impl core::Host for JsHost<'_> {
         let env = self.env;
         let failure = env
             .run_in_scope(|| {
-                Ok(self.call_js(import, args, results).err().map(|error| {
-                    let message = format!("import {} threw: {}", import.name, error.reason);
+                Ok(f(self).err().map(|error| {
+                    let message = format!("{what} threw: {}", error.reason);
                     let value = thrown_value(env, error);
                     self.threw = self.retained.set_thrown(env, value).is_ok();
                     message
                 }))
             })
-            .unwrap_or_else(|e| Some(format!("import {} failed: {}", import.name, e.reason)));
+            .unwrap_or_else(|e| Some(format!("{what} failed: {}", e.reason)));
         self.memory.set(previous);
         match failure {
             None => Ok(()),

@@ -6,6 +6,7 @@
 mod convert;
 mod error;
 mod host;
+mod wasi;
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,7 +19,7 @@ use wasm_sandbox_core as core;
 
 use convert::{bytes_arg, describe, gas_arg, integer_arg, BytesArg};
 use error::{core_error, invalid_type, js_error, panic_error, ErrorClass};
-use host::{resolve_imports, CallbackMemory, JsHost, JsImport, Retained};
+use host::{resolve_imports, CallbackMemory, JsHost, JsImport, JsWasi, Retained, WeakValue};
 
 /// Gas costs of the metered operations. In `options.costs` every field is
 /// optional and a missing one keeps its default; `defaultCosts()` returns
@@ -104,6 +105,58 @@ pub struct ExecutorOptions {
     /// Canonicalize the NaNs produced by float operations, so floats are
     /// bit-identical on every CPU (slower on float-heavy code). Default false.
     pub canonicalize_nans: Option<bool>,
+    /// Serve the module's `wasi_snapshot_preview1` imports (WASI preview1,
+    /// deterministic: see `WasiOptions`). `true` = on with the defaults.
+    /// Default off: WASI imports are then looked up in `env` like any other.
+    #[napi(ts_type = "boolean | WasiOptions")]
+    pub wasi: Option<WasiOptions>,
+}
+
+// The shape for index.d.ts only: `wasi::parse_wasi` reads the values
+// (functions and byte buffers have no `napi(object)` field type, so the Rust
+// types of `stdin`, `stdout`, `stderr` and `seed` are placeholders).
+/// `options.wasi`: WASI preview1 served by wasm-sandbox itself, for
+/// programs built for `wasm32-wasi` (C with wasi-libc, ...). Deterministic
+/// by default: the clocks count gas (1 gas = 1 ns; `CLOCK_REALTIME` starts
+/// at 2024-01-01T00:00:00Z; sleeps advance the clock instead of blocking)
+/// and `random_get` is a seeded xoshiro256**, so the same program, inputs
+/// and gas slices give byte-identical output and snapshots everywhere.
+/// Files, directories, sockets and the host environment are never reached:
+/// those calls fail with a WASI errno. The WASI state (unread stdin, random
+/// generator, clock, exit code, collected output, args and env) is part of
+/// the snapshot.
+#[napi(object)]
+#[derive(Clone, Debug, Default)]
+pub struct WasiOptions {
+    /// The arguments, `args[0]` being the program name (as in `node:wasi`).
+    /// Default `[]`.
+    pub args: Option<Vec<String>>,
+    /// Environment variables. Default `{}` (nothing from the host's).
+    pub env: Option<std::collections::HashMap<String, String>>,
+    /// What fd 0 reads: bytes or a string (then end of file), or a function
+    /// called whenever the program reads and everything before was consumed,
+    /// returning the next chunk (`null`, `undefined` or empty = end of file
+    /// for that read). Default: empty.
+    #[napi(
+        ts_type = "Uint8Array | ArrayBuffer | string | (() => Uint8Array | ArrayBuffer | string | null | undefined)"
+    )]
+    pub stdin: Option<String>,
+    /// Called synchronously with a `Buffer` at each write to fd 1. Default:
+    /// collected into `executor.stdout`.
+    #[napi(ts_type = "(chunk: Buffer) => void")]
+    pub stdout: Option<String>,
+    /// Called synchronously with a `Buffer` at each write to fd 2. Default:
+    /// collected into `executor.stderr`.
+    #[napi(ts_type = "(chunk: Buffer) => void")]
+    pub stderr: Option<String>,
+    /// `'virtual'` (default): time derived from gas, deterministic.
+    /// `'real'`: the host's clocks (sleeps still never block).
+    #[napi(ts_type = "'virtual' | 'real'")]
+    pub clock: Option<String>,
+    /// Seed of `random_get` (a non-negative safe integer or a bigint below
+    /// 2^64). Default 0.
+    #[napi(ts_type = "number | bigint")]
+    pub seed: Option<i64>,
 }
 
 /// The default gas costs (see `CostTable`).
@@ -114,7 +167,7 @@ pub fn default_costs() -> CostTable {
 
 /// Rejects keys outside `allowed`, so a misspelt option is an error rather
 /// than silently ignored.
-fn check_keys(env: &Env, object: &Object, allowed: &[&str], what: &str) -> Result<()> {
+pub(crate) fn check_keys(env: &Env, object: &Object, allowed: &[&str], what: &str) -> Result<()> {
     let keys = object.get_property_names()?;
     for i in 0..keys.get_array_length()? {
         let key: String = keys
@@ -150,15 +203,21 @@ fn object_arg<'env>(
     }
 }
 
-fn parse_options(env: &Env, value: Option<Unknown>) -> Result<ExecutorOptions> {
+/// The parsed options; `wasi` is read by `wasi::parse_wasi`.
+type ParsedOptions<'env> = (
+    ExecutorOptions,
+    Option<(core::WasiConfig, wasi::WasiCallbacks<'env>)>,
+);
+
+fn parse_options<'env>(env: &Env, value: Option<Unknown<'env>>) -> Result<ParsedOptions<'env>> {
     let mut options = ExecutorOptions::default();
     let Some(object) = object_arg(env, value, "options")? else {
-        return Ok(options);
+        return Ok((options, None));
     };
     check_keys(
         env,
         &object,
-        &["entry", "costs", "canonicalizeNans"],
+        &["entry", "costs", "canonicalizeNans", "wasi"],
         "option",
     )?;
     let entry: Unknown = object.get_named_property("entry")?;
@@ -200,7 +259,8 @@ fn parse_options(env: &Env, value: Option<Unknown>) -> Result<ExecutorOptions> {
         }
         options.costs = Some(table);
     }
-    Ok(options)
+    let wasi = wasi::parse_wasi(env, object.get_named_property("wasi")?)?;
+    Ok((options, wasi))
 }
 
 /// A guest program: WebAssembly with gas metering that pauses when its gas
@@ -210,7 +270,10 @@ fn parse_options(env: &Env, value: Option<Unknown>) -> Result<ExecutorOptions> {
 #[napi]
 pub struct Executor {
     inner: RefCell<core::Executor>,
-    imports: Vec<JsImport>,
+    /// Per guest import: its JS function (`None` when WASI serves it).
+    imports: Vec<Option<JsImport>>,
+    /// The `options.wasi` callbacks.
+    wasi: JsWasi,
     /// Set while one of our imports runs (see `readMemory`).
     callback_memory: CallbackMemory,
     /// The import functions and what a failing import threw (kept by the
@@ -304,6 +367,8 @@ impl Executor {
     ///   the WebAssembly JS API: i32, f32 and f64 are numbers, i64 is a
     ///   bigint; an import with several results returns an array. `env.memory`
     ///   is created by the Executor.
+    /// - `options.wasi`: serve the `wasi_snapshot_preview1` imports
+    ///   (deterministic WASI preview1, see `WasiOptions`).
     ///
     /// Throws a `TypeError` (`ERR_INVALID_ARG`, `ERR_INVALID_WASM`,
     /// `ERR_UNSUPPORTED_FEATURE`, `ERR_UNSUPPORTED_MODULE`,
@@ -331,7 +396,7 @@ impl Executor {
         };
         let mem_limit = integer_arg(&env, mem_limit, "memLimit (pages of 64 KiB)", 1.0, 65536.0)?;
         let imports = object_arg(&env, imports, "env")?;
-        let options = parse_options(&env, options)?;
+        let (options, wasi) = parse_options(&env, options)?;
         let program_options = core::ProgramOptions {
             costs: options.costs.unwrap_or_default().to_core(),
             canonicalize_nans: options.canonicalize_nans.unwrap_or(false),
@@ -343,12 +408,30 @@ impl Executor {
         let attempt = catch_unwind(AssertUnwindSafe(|| -> Result<Self> {
             let program =
                 core::Program::load(&wasm, &program_options).map_err(|e| core_error(&env, &e))?;
-            let (imports, retained) =
-                resolve_imports(&env, &mut this.object, imports, program.imports())?;
-            let inner = core::Executor::new(program, config).map_err(|e| core_error(&env, &e))?;
+            let (imports, mut functions) =
+                resolve_imports(&env, imports, program.imports(), wasi.is_some())?;
+            let (wasi_config, callbacks) = match wasi {
+                Some((config, callbacks)) => (Some(config), callbacks),
+                None => (None, wasi::WasiCallbacks::default()),
+            };
+            let weak = |f: Option<Unknown>| f.map(|f| WeakValue::new(&env, f.raw())).transpose();
+            let js_wasi = JsWasi {
+                stdin: weak(callbacks.stdin)?,
+                stdout: weak(callbacks.stdout)?,
+                stderr: weak(callbacks.stderr)?,
+            };
+            functions.extend(
+                [callbacks.stdin, callbacks.stdout, callbacks.stderr]
+                    .into_iter()
+                    .flatten(),
+            );
+            let retained = Retained::new(&env, &mut this.object, &functions)?;
+            let inner = core::Executor::with_wasi(program, config, wasi_config)
+                .map_err(|e| core_error(&env, &e))?;
             Ok(Executor {
                 inner: RefCell::new(inner),
                 imports,
+                wasi: js_wasi,
                 callback_memory: Cell::new(None),
                 retained,
                 import_threw: Cell::new(false),
@@ -362,7 +445,8 @@ impl Executor {
     /// and runs until the program finishes (`true`) or the balance is
     /// negative at a pause point (`false`). With a balance of 0 or less (debt
     /// from an overshoot) it returns `false` without running; once finished
-    /// it returns `true` without running again.
+    /// it returns `true` without running again. With `options.wasi`, a
+    /// `proc_exit` finishes the program too (see `exitCode`).
     ///
     /// A trap throws an `Error` with `code: 'ERR_WASM_TRAP'`, `kind` (e.g.
     /// `'unreachable'`) and `wasmBacktrace`; an import that throws makes `run`
@@ -376,6 +460,7 @@ impl Executor {
         let mut host = JsHost {
             env: &env,
             imports: &self.imports,
+            wasi: &self.wasi,
             memory: &self.callback_memory,
             retained: &self.retained,
             threw: false,
@@ -488,6 +573,45 @@ impl Executor {
         Ok(BigInt::from(
             self.inner_ref(&env, "gasBalance")?.gas_balance(),
         ))
+    }
+
+    /// With `options.wasi`: everything the program wrote to stdout (fd 1),
+    /// unless `options.wasi.stdout` takes it (then empty). Part of the
+    /// snapshot. `undefined` without WASI. `ERR_EXECUTOR_BUSY` from inside
+    /// an import.
+    #[napi(getter, ts_return_type = "Buffer | undefined")]
+    pub fn stdout(&self, env: Env) -> Result<Either<Buffer, ()>> {
+        let inner = self.inner_ref(&env, "stdout")?;
+        Ok(match inner.stdout() {
+            Some(bytes) => Either::A(bytes.to_vec().into()),
+            None => Either::B(()),
+        })
+    }
+
+    /// With `options.wasi`: everything the program wrote to stderr (fd 2),
+    /// unless `options.wasi.stderr` takes it (then empty). Part of the
+    /// snapshot. `undefined` without WASI. `ERR_EXECUTOR_BUSY` from inside
+    /// an import.
+    #[napi(getter, ts_return_type = "Buffer | undefined")]
+    pub fn stderr(&self, env: Env) -> Result<Either<Buffer, ()>> {
+        let inner = self.inner_ref(&env, "stderr")?;
+        Ok(match inner.stderr() {
+            Some(bytes) => Either::A(bytes.to_vec().into()),
+            None => Either::B(()),
+        })
+    }
+
+    /// With `options.wasi`, once finished: the status the program passed to
+    /// `proc_exit` (C's `exit(n)`, or returning `n` from `main`), or 0 when
+    /// the entry (`_start`) returned. `undefined` before the program
+    /// finished, after a trap, and without WASI. `ERR_EXECUTOR_BUSY` from
+    /// inside an import.
+    #[napi(getter, ts_return_type = "number | undefined")]
+    pub fn exit_code(&self, env: Env) -> Result<Either<u32, ()>> {
+        Ok(match self.inner_ref(&env, "exitCode")?.exit_code() {
+            Some(code) => Either::A(code),
+            None => Either::B(()),
+        })
     }
 
     /// Size of the guest's linear memory in bytes (0 if it has none).

@@ -37,7 +37,11 @@ fn exhausting_the_address_space_is_a_clear_error_and_recoverable() {
             Err(e) => break e,
         }
     };
-    println!("{} live executors, then: {} {error}", live.len(), error.code());
+    println!(
+        "{} live executors, then: {} {error}",
+        live.len(),
+        error.code()
+    );
     assert_eq!(error.code(), "ERR_MEMORY_LIMIT", "{error}");
     assert!(live.len() > 1000);
     // The live ones are unharmed.

@@ -131,8 +131,16 @@ impl Program {
             },
         )?;
         let engine = engine(options.canonicalize_nans);
-        let module = Module::new(engine, &info.wasm)
-            .map_err(|e| Error::Internal(format!("compiling the instrumented module: {e:#}")))?;
+        let module = Module::new(engine, &info.wasm).map_err(|e| {
+            let message = format!("{e:#}");
+            if message.contains("implementation limit") {
+                // Valid wasm beyond what the compiler handles (e.g. a
+                // `br_table` with more than 65,520 targets).
+                Error::UnsupportedModule(message)
+            } else {
+                Error::Internal(format!("compiling the instrumented module: {message}"))
+            }
+        })?;
         let exports = module.exports().map(|e| e.name().to_string()).collect();
         Ok(Program {
             info,
