@@ -734,18 +734,17 @@ pub(crate) fn encode_memory(mem: &[u8]) -> Vec<u8> {
             .collect();
         &copied
     };
-    // Two passes (sizes, then bytes) so the output is allocated once: for
-    // large memories, growing it costs more than the scan.
-    let mut size = 0usize;
-    zero_runs(words, |zeros, l0, lits| {
-        size += varint_len(zeros as u64) + varint_len((lits - l0) as u64) + (lits - l0) * 8;
-    });
-    let mut out = Vec::with_capacity(size);
+    // One pass into a buffer of the largest possible size (records
+    // alternate zero runs of at least two words and literals, so there are
+    // at most n / 2 + 1 of them): only the pages written are ever touched,
+    // and the rest is given back at the end.
+    let mut out = Vec::with_capacity(mem.len() + 20 * (words.len() / 2 + 1));
     zero_runs(words, |zeros, l0, end| {
         put_varint(&mut out, zeros as u64);
         put_varint(&mut out, (end - l0) as u64);
         out.extend_from_slice(&mem[l0 * 8..end * 8]);
     });
+    out.shrink_to_fit();
     out
 }
 
@@ -757,6 +756,10 @@ fn zero_runs(words: &[u64], mut f: impl FnMut(usize, usize, usize)) {
     let mut i = 0;
     while i < n {
         let z0 = i;
+        // Zero runs are skipped 8 words at a time.
+        while i + 8 <= n && words[i..i + 8] == [0u64; 8] {
+            i += 8;
+        }
         while i < n && words[i] == 0 {
             i += 1;
         }
@@ -767,15 +770,6 @@ fn zero_runs(words: &[u64], mut f: impl FnMut(usize, usize, usize)) {
         }
         f(zeros, l0, i);
     }
-}
-
-fn varint_len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
 }
 
 fn walk_encoding(
@@ -822,8 +816,9 @@ fn decode_memory(enc: &[u8], dest: &mut [u8], zero_from: usize) -> Result<()> {
             // of a fresh memory makes the kernel map them.
             None => {
                 let end = end.min(zero_from.max(start));
+                static ZERO: [u8; 4096] = [0; 4096];
                 for chunk in dest[start..end].chunks_mut(4096) {
-                    if chunk.iter().any(|b| *b != 0) {
+                    if chunk != &ZERO[..chunk.len()] {
                         chunk.fill(0);
                     }
                 }
