@@ -387,8 +387,14 @@ fn construction(c: &mut Criterion) {
 }
 
 /// Criterion's median estimate (ns) for `group/id`, if it ran.
+/// (Criterion turns `/` in group and function names into `_`; a
+/// parameterized id such as `depth/0` is a directory per part.)
 fn median_ns(dir: &Path, group: &str, id: &str) -> Option<f64> {
-    let path = dir.join(group).join(id).join("new/estimates.json");
+    let group_dir = dir.join(group.replace('/', "_"));
+    let path = [id.to_string(), id.replace('/', "_")]
+        .iter()
+        .map(|id| group_dir.join(id).join("new/estimates.json"))
+        .find(|p| p.exists())?;
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     v["median"]["point_estimate"].as_f64()
@@ -486,6 +492,21 @@ fn summary(sizes: &[String], snapshot_sizes: &[String]) {
             "pause_resume",
             "depth/50",
             "one pause + resume, 50 frames deep",
+        ),
+        (
+            "migrate",
+            "snapshot_to_bytes",
+            "snapshot to bytes, paused fib (1 page)",
+        ),
+        (
+            "migrate",
+            "new_executor",
+            "new Executor, fib, module cached",
+        ),
+        (
+            "migrate",
+            "new_executor_and_restore",
+            "new Executor + restore from bytes, paused fib",
         ),
         (
             "new_executor",
