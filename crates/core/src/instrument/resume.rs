@@ -1359,19 +1359,15 @@ impl FuncPass<'_> {
                 }),
             ],
         );
-        let mut code = vec![
-            gget(self.ids.gas),
-            const_i64(cost as i64),
-            binop(BinaryOp::I64Sub),
+        let mut code = self.charged_gas(st, cost, true);
+        code.extend([
             synth(LocalTee { local: st.gas_tmp }),
             gset(self.ids.gas),
             lget(st.gas_tmp),
             const_i64(1 << 62),
             binop(BinaryOp::I64GeU),
-        ];
-        let copy =
-            code_size(st.func, &rest) <= FAST_COPY_MAX_INSTRS && uses_local(st.func, &rest, st.ri);
-        if !copy {
+        ]);
+        if !wants_fast_copy(st, &rest) {
             let empty = new_seq(st.func, vec![]);
             code.push(synth(IfElse {
                 consequent: slow,
@@ -1416,8 +1412,7 @@ impl FuncPass<'_> {
         rest: Vec<(Instr, InstrLocId)>,
         ty: InstrSeqType,
     ) -> Vec<(Instr, InstrLocId)> {
-        let size = code_size(st.func, &rest);
-        if size > FAST_COPY_MAX_INSTRS || !uses_local(st.func, &rest, st.ri) {
+        if !wants_fast_copy(st, &rest) {
             return rest;
         }
         let mut map = HashMap::new();
@@ -1643,6 +1638,12 @@ enum SeqKind {
 /// for normal mode (see [`FuncPass::split_fast`]). Nested loops are copied
 /// once per enclosing copied level, so this also bounds the growth.
 const FAST_COPY_MAX_INSTRS: usize = 4000;
+
+/// Whether `rest` gets a fast copy: it has rewind guards to fold away and
+/// is small enough.
+fn wants_fast_copy(st: &State<'_>, rest: &[(Instr, InstrLocId)]) -> bool {
+    code_size(st.func, rest) <= FAST_COPY_MAX_INSTRS && uses_local(st.func, rest, st.ri)
+}
 
 /// Instructions in `instrs`, nested sequences included.
 fn code_size(func: &LocalFunction, instrs: &[(Instr, InstrLocId)]) -> usize {
