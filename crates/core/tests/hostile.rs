@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wasm_sandbox_core::{
-    instrument, Error, Executor, ExecutorConfig, Host, HostError, InstrumentConfig, NoHost,
-    Program, ProgramOptions, RunOutcome, Status, TrapKind, Value, DEFAULT_COSTS,
+    Error, Executor, ExecutorConfig, Host, HostError, NoHost, Program, ProgramOptions, RunOutcome,
+    Status, TrapKind, Value, DEFAULT_COSTS,
 };
 use wasmparser::{Operator, Parser, Payload};
 
@@ -904,94 +904,71 @@ fn extremes() -> Vec<Extreme> {
 
 /// Instruments, compiles and runs extreme module `index` (uninterrupted and
 /// in ~40 slices through snapshots), or checks that it is refused clearly.
+/// (`examples/hostile.rs` times the instrumenter alone.)
 fn check_extreme(index: usize) {
     let x = extremes().swap_remove(index);
-    {
-        let wasm = wat::parse_str(&x.wat).expect("test WAT parses");
-        let t = Instant::now();
-        let result = instrument(&wasm, &InstrumentConfig::default());
-        let instrument_time = t.elapsed();
-        match (result, x.expect) {
-            (Ok(out), expected) => {
-                wasmparser::Validator::new_with_features(
-                    wasm_sandbox_core::instrument::output_features(),
-                )
-                .validate_all(&out.wasm)
-                .unwrap_or_else(|e| panic!("{}: output does not validate: {e}", x.name));
-                let t = Instant::now();
-                let p = match Program::load(&wasm, &ProgramOptions::default()) {
-                    Ok(p) => p,
-                    Err(e) if x.expect.is_none() => {
-                        assert_eq!(e.code(), "ERR_UNSUPPORTED_MODULE", "{}: {e}", x.name);
-                        println!("{}: refused at compilation: {} {e}", x.name, e.code());
-                        return;
-                    }
-                    Err(e) => panic!("{}: {} {e}", x.name, e.code()),
-                };
-                let compile_time = t.elapsed();
-                let Some(expected) = expected else {
-                    panic!("{}: accepted, expected a refusal", x.name)
-                };
-                let mut e = executor(&p, 1);
-                let t = Instant::now();
-                assert_eq!(
-                    e.run(1 << 40, &mut NoHost).unwrap(),
-                    RunOutcome::Finished,
-                    "{}",
-                    x.name
-                );
-                let run_time = t.elapsed();
-                let got = i32::from_le_bytes(e.read_memory(0, 4).unwrap().try_into().unwrap());
-                assert_eq!(got, expected, "{}: wrong result", x.name);
-                let total = e.gas_used();
-                // Sliced into ~40 runs through snapshot bytes: same result
-                // and the same total gas.
-                let slice = total / 40 + 1;
-                let mut e = executor(&p, 1);
-                let mut pauses = 0;
-                while e.run(slice, &mut NoHost).unwrap() == RunOutcome::Paused {
-                    pauses += 1;
-                    let bytes = e.snapshot().unwrap().to_bytes();
-                    let mut fresh = executor(&p, 1);
-                    fresh
-                        .restore(&wasm_sandbox_core::Snapshot::from_bytes(&bytes).unwrap())
-                        .unwrap();
-                    e = fresh;
-                }
-                let got = i32::from_le_bytes(e.read_memory(0, 4).unwrap().try_into().unwrap());
-                assert_eq!(got, expected, "{}: wrong result when sliced", x.name);
-                assert_eq!(e.gas_used(), total, "{}: gas differs when sliced", x.name);
-                println!(
-                    "{}: {} bytes -> {} bytes, instrumented in {:.2}s, compiled in {:.2}s, \
-                     ran in {:.3}s ({total} gas; {pauses} pauses when sliced)",
-                    x.name,
-                    wasm.len(),
-                    out.wasm.len(),
-                    instrument_time.as_secs_f64(),
-                    compile_time.as_secs_f64(),
-                    run_time.as_secs_f64()
-                );
-            }
-            (Err(e), None) => {
-                assert!(
-                    matches!(
-                        e.code(),
-                        "ERR_INVALID_WASM" | "ERR_UNSUPPORTED_FEATURE" | "ERR_UNSUPPORTED_MODULE"
-                    ),
-                    "{}: {} {e}",
-                    x.name,
-                    e.code()
-                );
-                println!(
-                    "{}: refused in {:.2}s: {} {e}",
-                    x.name,
-                    instrument_time.as_secs_f64(),
-                    e.code()
-                );
-            }
-            (Err(e), Some(_)) => panic!("{}: refused: {} {e}", x.name, e.code()),
+    let wasm = wat::parse_str(&x.wat).expect("test WAT parses");
+    // Instrumenting and compiling (Program::load does both, once).
+    let t = Instant::now();
+    let loaded = Program::load(&wasm, &ProgramOptions::default());
+    let load_time = t.elapsed().as_secs_f64();
+    let (p, expected) = match (loaded, x.expect) {
+        (Ok(p), Some(expected)) => (p, expected),
+        (Ok(_), None) => panic!("{}: accepted, expected a refusal", x.name),
+        (Err(e), None) => {
+            assert!(
+                matches!(
+                    e.code(),
+                    "ERR_INVALID_WASM" | "ERR_UNSUPPORTED_FEATURE" | "ERR_UNSUPPORTED_MODULE"
+                ),
+                "{}: {} {e}",
+                x.name,
+                e.code()
+            );
+            println!("{}: refused in {load_time:.2}s: {} {e}", x.name, e.code());
+            return;
         }
+        (Err(e), Some(_)) => panic!("{}: refused: {} {e}", x.name, e.code()),
+    };
+    wasmparser::Validator::new_with_features(wasm_sandbox_core::instrument::output_features())
+        .validate_all(p.instrumented_wasm())
+        .unwrap_or_else(|e| panic!("{}: output does not validate: {e}", x.name));
+    let mut e = executor(&p, 1);
+    let t = Instant::now();
+    assert_eq!(
+        e.run(1 << 40, &mut NoHost).unwrap(),
+        RunOutcome::Finished,
+        "{}",
+        x.name
+    );
+    let run_time = t.elapsed().as_secs_f64();
+    let got = i32::from_le_bytes(e.read_memory(0, 4).unwrap().try_into().unwrap());
+    assert_eq!(got, expected, "{}: wrong result", x.name);
+    let total = e.gas_used();
+    // Sliced into ~40 runs through snapshot bytes: same result and the same
+    // total gas.
+    let slice = total / 40 + 1;
+    let mut e = executor(&p, 1);
+    let mut pauses = 0;
+    while e.run(slice, &mut NoHost).unwrap() == RunOutcome::Paused {
+        pauses += 1;
+        let bytes = e.snapshot().unwrap().to_bytes();
+        let mut fresh = executor(&p, 1);
+        fresh
+            .restore(&wasm_sandbox_core::Snapshot::from_bytes(&bytes).unwrap())
+            .unwrap();
+        e = fresh;
     }
+    let got = i32::from_le_bytes(e.read_memory(0, 4).unwrap().try_into().unwrap());
+    assert_eq!(got, expected, "{}: wrong result when sliced", x.name);
+    assert_eq!(e.gas_used(), total, "{}: gas differs when sliced", x.name);
+    println!(
+        "{}: {} bytes -> {} bytes, instrumented and compiled in {load_time:.2}s, \
+         ran in {run_time:.3}s ({total} gas; {pauses} pauses when sliced)",
+        x.name,
+        wasm.len(),
+        p.instrumented_wasm().len(),
+    );
 }
 
 // ------------------------------------------------------------ snapshots
