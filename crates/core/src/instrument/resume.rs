@@ -269,6 +269,8 @@ struct State<'f> {
     depth_local: Option<LocalId>,
     /// The entry's pause site and charge (see [`FuncPass::entry_dispatch`]).
     entry_site: Option<(u32, u64)>,
+    /// Instructions fast copies may still add (see [`FAST_COPY_EXTRA_INSTRS`]).
+    fast_copy_budget: u64,
     /// Scratch for the depth check (never saved).
     depth_tmp: LocalId,
     unwind_label: InstrSeqId,
@@ -401,10 +403,13 @@ impl FuncPass<'_> {
             body: None,
             depth_local: None,
             entry_site: None,
+            fast_copy_budget: 0,
             depth_tmp,
             unwind_label,
         };
         truncate_dead_code(st.func, entry);
+        let original = code_size(st.func, &st.func.block(entry).instrs);
+        st.fast_copy_budget = 2 * original as u64 + FAST_COPY_EXTRA_INSTRS;
         if is_leaf_fn {
             // Charged inline, never pauses: no frame, no prologue.
             let body = self.process_seq(&mut st, entry, SeqKind::Plain, &[], &[])?;
@@ -1635,14 +1640,28 @@ enum SeqKind {
 }
 
 /// Largest code (instructions, nested ones included) that gets a fast copy
-/// for normal mode (see [`FuncPass::split_fast`]). Nested loops are copied
-/// once per enclosing copied level, so this also bounds the growth.
+/// for normal mode (see [`FuncPass::split_fast`]).
 const FAST_COPY_MAX_INSTRS: usize = 4000;
+
+/// Instructions a function may add in fast copies: twice its own size plus
+/// this. Inner loops are processed first, so they get copies first; deeply
+/// nested loops (each level copies its children's fast copies again) stop
+/// copying when the budget runs out instead of growing the code (and its
+/// compile time) quadratically.
+const FAST_COPY_EXTRA_INSTRS: u64 = 20_000;
 
 /// Whether `rest` gets a fast copy: it has rewind guards to fold away and
 /// is small enough.
-fn wants_fast_copy(st: &State<'_>, rest: &[(Instr, InstrLocId)]) -> bool {
-    code_size(st.func, rest) <= FAST_COPY_MAX_INSTRS && uses_local(st.func, rest, st.ri)
+fn wants_fast_copy(st: &mut State<'_>, rest: &[(Instr, InstrLocId)]) -> bool {
+    let size = code_size(st.func, rest);
+    if size > FAST_COPY_MAX_INSTRS
+        || size as u64 > st.fast_copy_budget
+        || !uses_local(st.func, rest, st.ri)
+    {
+        return false;
+    }
+    st.fast_copy_budget -= size as u64;
+    true
 }
 
 /// Instructions in `instrs`, nested sequences included.
