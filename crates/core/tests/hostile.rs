@@ -860,23 +860,27 @@ fn extremes() -> Vec<Extreme> {
         wat: s,
         expect: Some(2),
     });
-    // 3.6 MB. At 5 MB (560,000 groups) the instrumented body exceeds the
-    // wasm limit of 7,654,321 bytes and the module is refused as
-    // ERR_INTERNAL today (reported; `examples/hostile.rs` shows it).
-    let groups = 400_000;
-    let mut s = String::from(
-        r#"(module (memory 1) (func $g (param i32) (result i32) (local.get 0))
-             (func (export "entry") (local i32)"#,
-    );
-    for _ in 0..groups {
-        s.push_str("(local.set 0 (call $g (i32.add (local.get 0) (i32.const 1))))");
+    // 3.6 MB runs. At 5 MB (560,000 groups) the instrumented body exceeds
+    // the wasm limit of 7,654,321 bytes: refused as ERR_UNSUPPORTED_MODULE.
+    for (groups, expect) in [(400_000, Some(400_000)), (560_000, None)] {
+        let mut s = String::from(
+            r#"(module (memory 1) (func $g (param i32) (result i32) (local.get 0))
+                 (func (export "entry") (local i32)"#,
+        );
+        for _ in 0..groups {
+            s.push_str("(local.set 0 (call $g (i32.add (local.get 0) (i32.const 1))))");
+        }
+        s.push_str("(i32.store (i32.const 0) (local.get 0))))");
+        v.push(Extreme {
+            name: if groups == 400_000 {
+                "a 3.6 MB function body"
+            } else {
+                "a 5 MB function body"
+            },
+            wat: s,
+            expect,
+        });
     }
-    s.push_str("(i32.store (i32.const 0) (local.get 0))))");
-    v.push(Extreme {
-        name: "a 3.6 MB function body",
-        wat: s,
-        expect: Some(groups),
-    });
     for (targets, expect) in [(65_000, Some(2)), (100_000, None)] {
         // Valid wasm; cranelift handles up to 65,520 targets, so 100,000
         // must be refused clearly.
@@ -1454,11 +1458,12 @@ extreme_tests! {
     extreme_100000_locals_refused = 6;
     extreme_50000_functions = 7;
     extreme_3_6_mb_function_body = 8;
-    extreme_br_table_65000_targets = 9;
-    extreme_br_table_100000_targets_refused = 10;
+    extreme_5_mb_function_body_refused = 9;
+    extreme_br_table_65000_targets = 10;
+    extreme_br_table_100000_targets_refused = 11;
 }
 
 #[test]
 fn every_extreme_case_has_a_test() {
-    assert_eq!(extremes().len(), 11);
+    assert_eq!(extremes().len(), 12);
 }

@@ -67,6 +67,10 @@ pub const REWIND_FAKE_GAS: i64 = i64::MAX;
 /// entries treat balances from 2^62 on as a rewind in progress.
 pub const MAX_BALANCE: i64 = (1 << 62) - 1;
 
+/// Largest function body wasm implementations accept (wasmparser's and
+/// wasmtime's limit).
+const MAX_FUNCTION_BODY: usize = 7_654_321;
+
 /// Default call-depth budget in bytes of estimated frame size.
 pub const DEFAULT_STACK_BUDGET: u32 = 512 * 1024;
 
@@ -539,6 +543,22 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     }
 
     let out = module.emit_wasm();
+    // Instrumentation grows function bodies; one past the wasm limit is a
+    // module we cannot run, not an internal error.
+    let mut ordinal = 0usize;
+    for payload in wasmparser::Parser::new(0).parse_all(&out) {
+        if let Ok(wasmparser::Payload::CodeSectionEntry(body)) = payload {
+            let size = body.range().len();
+            if size > MAX_FUNCTION_BODY {
+                return Err(Error::UnsupportedModule(format!(
+                    "function {ordinal} is {size} bytes after instrumentation, over the \
+                     {}-byte limit of a wasm function body",
+                    MAX_FUNCTION_BODY
+                )));
+            }
+            ordinal += 1;
+        }
+    }
     wasmparser::Validator::new_with_features(output_features())
         .validate_all(&out)
         .map_err(|e| Error::Internal(format!("instrumented module does not validate: {e}")))?;
