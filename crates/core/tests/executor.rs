@@ -434,7 +434,11 @@ fn restoring_over_a_used_executor_equals_restoring_into_a_fresh_one() {
         // `behind` sits at the previous snapshot: restoring moves it on.
         behind.restore(s).unwrap();
         let copy = behind.snapshot().unwrap();
-        assert_eq!(copy.to_bytes(), s.to_bytes(), "restored state differs, snapshot {k}");
+        assert_eq!(
+            copy.to_bytes(),
+            s.to_bytes(),
+            "restored state differs, snapshot {k}"
+        );
     }
     assert_eq!(finish(&mut behind), reference);
 }

@@ -1142,7 +1142,7 @@ mod craft {
     pub fn gas_used_at(b: &[u8]) -> usize {
         entry_end(b) + 8
     }
-    pub fn reseal(b: &mut Vec<u8>) {
+    pub fn reseal(b: &mut [u8]) {
         let n = b.len() - 4;
         let payload = (n - HEADER) as u64;
         b[12..20].copy_from_slice(&payload.to_le_bytes());
