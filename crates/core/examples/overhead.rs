@@ -16,7 +16,7 @@ use std::time::Instant;
 use wasm_sandbox_core::{
     Executor, ExecutorConfig, Host, HostError, Program, ProgramOptions, RunOutcome, Value,
 };
-use wasmtime::{Config, Engine, Extern, Func, Instance, Memory, Module, Store, Val};
+use wasmtime::{Engine, Extern, Func, Instance, Memory, Module, Store, Val};
 
 struct Stub;
 impl Host for Stub {
@@ -31,35 +31,22 @@ impl Host for Stub {
     }
 }
 
-/// The uninstrumented baseline: the same proposals as the engine the
+/// The uninstrumented baseline: the original module on the engine the
 /// executors use, without metering.
 struct Plain {
-    engine: Engine,
     module: Module,
 }
 
 impl Plain {
-    fn new(wasm: &[u8]) -> Plain {
-        let mut config = Config::new();
-        config.wasm_features(wasmtime::WasmFeatures::all(), false);
-        config.wasm_features(
-            wasmtime::WasmFeatures::MUTABLE_GLOBAL
-                | wasmtime::WasmFeatures::SATURATING_FLOAT_TO_INT
-                | wasmtime::WasmFeatures::SIGN_EXTENSION
-                | wasmtime::WasmFeatures::MULTI_VALUE
-                | wasmtime::WasmFeatures::BULK_MEMORY
-                | wasmtime::WasmFeatures::REFERENCE_TYPES
-                | wasmtime::WasmFeatures::FLOATS,
-            true,
-        );
-        let engine = Engine::new(&config).unwrap();
-        let module = Module::new(&engine, wasm).unwrap();
-        Plain { engine, module }
+    fn new(engine: &Engine, wasm: &[u8]) -> Plain {
+        Plain {
+            module: Module::new(engine, wasm).unwrap(),
+        }
     }
 
     /// Instantiates and runs `entry`; returns the time of the call alone.
     fn run(&self) -> f64 {
-        let mut store = Store::new(&self.engine, ());
+        let mut store = Store::new(self.module.engine(), ());
         let imports: Vec<Extern> = self
             .module
             .imports()
@@ -112,8 +99,8 @@ fn main() {
             .expect("usage: overhead FILE.wasm [plain|inst N]"),
     )
     .unwrap();
-    let plain = Plain::new(&wasm);
     let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
+    let plain = Plain::new(program.engine(), &wasm);
     if let (Some(mode), Some(n)) = (args.get(2), args.get(3)) {
         let n: usize = n.parse().unwrap();
         for _ in 0..n {

@@ -387,24 +387,9 @@ fn memory_grow_past_the_limit_returns_minus_one_and_the_program_continues() {
         (call $out (memory.grow (i32.const 0)))
         (call $out (memory.size))
         (i32.store (i32.const 0) (i32.const 42))))"#;
-    struct Out(Vec<i32>);
-    impl Host for Out {
-        fn call(
-            &mut self,
-            _: usize,
-            a: &[Value],
-            _: &mut [Value],
-            _: &mut [u8],
-        ) -> Result<(), HostError> {
-            if let Value::I32(v) = a[0] {
-                self.0.push(v);
-            }
-            Ok(())
-        }
-    }
     let p = program(wat);
     let mut e = executor(&p, 5);
-    let mut out = Out(vec![]);
+    let mut out = Printed(vec![]);
     // grow(-1) asks for 2^32-1 pages: 64 gas each, charged before it fails.
     assert_eq!(e.run(1 << 40, &mut out).unwrap(), RunOutcome::Finished);
     assert_eq!(out.0, vec![-1, -1, -1, 1, -1, 5, 5]);
@@ -422,7 +407,7 @@ fn memory_grow_past_the_limit_returns_minus_one_and_the_program_continues() {
         (i32.store8 (i32.const -1) (i32.const 7))))"#;
     let p = program(wat);
     let mut e = executor(&p, 65536);
-    let mut out = Out(vec![]);
+    let mut out = Printed(vec![]);
     assert_eq!(e.run(1 << 40, &mut out).unwrap(), RunOutcome::Finished);
     assert_eq!(out.0, vec![1, -1]);
     assert_eq!(e.memory_size(), 1 << 32);
@@ -435,7 +420,7 @@ fn memory_grow_past_the_limit_returns_minus_one_and_the_program_continues() {
                (call $out (memory.grow (i32.const 1)))))"#,
     );
     let mut e = executor(&p, 100);
-    let mut out = Out(vec![]);
+    let mut out = Printed(vec![]);
     e.run(1 << 40, &mut out).unwrap();
     assert_eq!(out.0, vec![-1, 1]);
 }
