@@ -44,7 +44,8 @@ export declare class Executor {
    * negative at a pause point (`false`). With a balance of 0 or less (debt
    * from an overshoot) it returns `false` without running; once finished
    * it returns `true` without running again. With `options.wasi`, a
-   * `proc_exit` finishes the program too (see `exitCode`).
+   * `proc_exit` finishes the program too (see `exitCode`). The balance
+   * keeps at most 2^62 - 1 (about 4.6e18) gas; more is not kept.
    *
    * A trap throws an `Error` with `code: 'ERR_WASM_TRAP'`, `kind` (e.g.
    * `'unreachable'`) and `wasmBacktrace`; an import that throws makes `run`
