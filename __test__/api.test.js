@@ -10,6 +10,19 @@ const { Executor, defaultCosts, countWasm, COUNT, wat, assertConsecutive } = req
 
 const noop = { print() {} }
 
+test('the balance keeps at most 2^62 - 1 gas; a run with more finishes and counts only what ran', () => {
+  const executor = new Executor(countWasm(), 2, noop)
+  executor.run(1000)
+  const used = executor.gasUsed
+  assert.equal(executor.run(2n ** 64n - 1n), true)
+  assert.equal(executor.status, 'finished')
+  assert.equal(executor.gasUsed + executor.gasBalance, 2n ** 62n - 1n + used)
+  const whole = new Executor(countWasm(), 2, noop)
+  assert.equal(whole.run(2n ** 63n), true)
+  assert.equal(whole.gasUsed, executor.gasUsed)
+  assert.equal(whole.gasBalance, 2n ** 62n - 1n - whole.gasUsed)
+})
+
 test('status: ready → paused → finished', () => {
   const executor = new Executor(countWasm(), 2, noop)
   assert.equal(executor.status, 'ready')
