@@ -7,9 +7,10 @@
 //! the longest loop-free path through one function, plus one leaf call, plus
 //! the dynamic cost of one operator. [`documented_bound`] computes that from
 //! the module with generous but sound per-function sums (every instruction of
-//! the function counted once). Not covered here: a chain of returns through
-//! functions with long loop-free tails overshoots by the sum of the tails
-//! (reported; `examples/hostile.rs` measures it).
+//! the function counted once). That holds at any call depth: a callee that
+//! returns past the budget pauses its caller right after the call, so a
+//! chain of returns runs no caller's tail (`examples/hostile.rs` measures
+//! the deep case).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -256,6 +257,22 @@ fn infinite_loops_pause_within_budget_plus_the_documented_bound() {
                      (local.set $i (call_indirect (type $t) (local.get $i)
                        (i32.and (local.get $i) (i32.const 1))))
                      (br $l))))"#,
+            1,
+            0,
+        ),
+        (
+            // 100 frames, each with a 60-statement loop-free tail after its
+            // recursive call: without the pause right after a call that
+            // returns past the budget, unwinding the chain would run all
+            // 100 tails (about 30,000 gas) before the next pause point.
+            "chain of returns through long loop-free tails",
+            r#"(module (global $sink (mut i32) (i32.const 0))
+                 (func $rec (param $n i32) (local $t i32)
+                   (if (i32.eqz (local.get $n)) (then (return)))
+                   (call $rec (i32.sub (local.get $n) (i32.const 1)))
+                   (local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))(local.set $t (i32.xor (i32.add (local.get $t) (i32.const 7)) (local.get $n)))
+                   (global.set $sink (local.get $t)))
+                 (func (export "entry") (loop $l (call $rec (i32.const 100)) (br $l))))"#,
             1,
             0,
         ),

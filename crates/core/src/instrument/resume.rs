@@ -10,7 +10,9 @@
 //!   before they run.
 //! * **Pause sites.** The function entry, every loop header and every
 //!   dynamic-cost operator check `gas < 0`; calls to guest functions are
-//!   sites too (the callee may pause).
+//!   sites too (the callee may pause), and so is the point right after
+//!   such a call (a callee that returns past the budget pauses its caller
+//!   there, so a chain of returns runs no caller's tail).
 //! * **Normalization.** At every pause-capable instruction (a site, or a
 //!   construct containing one) the operand stack of the current frame is
 //!   spilled into locals, and constructs become `[] -> []` with params and
@@ -51,10 +53,12 @@
 //!       (loop $l
 //!         gas -= 3
 //!         (if (gas < 0) ...site 2...)
-//!         (if (ri == 0 || ri == 3)
+//!         (if (ri == 0 || ri == 3 || ri == 4)     ;; ri == 4: finish, skip
 //!           (then ri = 0 (call $g)
 //!                 (if (gas < 0) (then (if (global.get $state)
-//!                   (then (br $unwind (i32.const 3))))))))
+//!                   (then (br $unwind (i32.const 3)))     ;; paused below
+//!                   (else state = 1                       ;; returned past
+//!                         (br $unwind (i32.const 4))))))));; the budget
 //!         (br $l)))
 //!     depth = $d
 //!     (return))
@@ -93,6 +97,19 @@ pub struct RuntimeIds {
 }
 
 use walrus::{DataId, ElementId};
+
+/// Where a rewind that targets a guarded site itself is finished.
+#[derive(Clone, Copy, Debug)]
+enum Finish {
+    /// Elsewhere (the function entry, or the site's own code).
+    Nowhere,
+    /// A loop whose header is the site's first number: before entering
+    /// the loop, refunding the header's charge (it is made again).
+    BeforeLoop(u64),
+    /// A call whose second site number is a pause right after it: the
+    /// results are in their locals, so finish and skip the call.
+    AfterSite,
+}
 
 /// What the pass learned about one function.
 #[derive(Clone, Debug)]
@@ -915,7 +932,7 @@ impl FuncPass<'_> {
                         st.func.block_mut(inner).instrs = body;
                         st.func.block_mut(inner).ty = InstrSeqType::Simple(None);
                         let site = vec![synth(Block { seq: inner })];
-                        items.push(Item::Site(self.guarded(st, lo, hi, site, None)));
+                        items.push(Item::Site(self.guarded(st, lo, hi, site, Finish::Nowhere)));
                         st.pool.put(st.locals, &param_l);
                         for &l in lower_l.iter().chain(res_l.iter()) {
                             cur.push(lget(l));
@@ -946,7 +963,7 @@ impl FuncPass<'_> {
                         st.func.block_mut(inner).ty = InstrSeqType::Simple(None);
                         let site = vec![synth(Loop { seq: inner })];
                         let refund = st.header_cost.get(&inner).copied().unwrap_or(0);
-                        items.push(Item::Site(self.guarded(st, lo, hi, site, Some(refund))));
+                        items.push(Item::Site(self.guarded(st, lo, hi, site, Finish::BeforeLoop(refund))));
                         for &l in lower_l.iter().chain(res_l.iter()) {
                             cur.push(lget(l));
                         }
@@ -1013,7 +1030,7 @@ impl FuncPass<'_> {
                                 alternative,
                             }),
                         ]);
-                        items.push(Item::Site(self.guarded(st, lo, hi, site, None)));
+                        items.push(Item::Site(self.guarded(st, lo, hi, site, Finish::Nowhere)));
                         for &l in lower_l.iter().chain(res_l.iter()) {
                             cur.push(lget(l));
                         }
@@ -1109,16 +1126,26 @@ impl FuncPass<'_> {
                     let (lower, _) = self.frame_split(loc, params.len())?;
                     let (lower_l, arg_l) = self.spill(st, &mut cur, &lower, &params);
                     flush(&mut items, &mut cur);
+                    // Two sites: `k` for a pause below the call, `k + 1` for
+                    // a pause right after it (see below).
                     let k = self.alloc_site(st);
+                    self.alloc_site(st);
                     let res_l: Vec<LocalId> =
                         results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
                     let mut site = vec![const_i32(0), lset(st.ri)];
                     site.extend(self.gas_write_back(st));
                     site.extend(arg_l.iter().map(|&l| lget(l)));
                     site.push((instr.clone(), loc));
+                    for &l in res_l.iter().rev() {
+                        site.push(lset(l));
+                    }
                     // After the call: a negative balance is either a pause
-                    // below (state = unwinding) or an overshoot to carry on
-                    // with; only then is the state read.
+                    // below (state = unwinding: unwind this frame at `k`) or
+                    // a callee that returned past the budget: pause here, at
+                    // `k + 1`, with the results in their locals, so a chain
+                    // of returns does not run every caller's tail (the
+                    // overshoot stays one function's loop-free path). Only
+                    // then is the state read.
                     let unwind = new_seq(
                         st.func,
                         vec![
@@ -1128,14 +1155,24 @@ impl FuncPass<'_> {
                             }),
                         ],
                     );
-                    let empty = new_seq(st.func, vec![]);
+                    let pause_after = new_seq(
+                        st.func,
+                        vec![
+                            const_i32(state_code::UNWINDING),
+                            gset(self.ids.state),
+                            const_i32(k as i32 + 1),
+                            synth(Br {
+                                block: st.unwind_label,
+                            }),
+                        ],
+                    );
                     let negative = new_seq(
                         st.func,
                         vec![
                             gget(self.ids.state),
                             synth(IfElse {
                                 consequent: unwind,
-                                alternative: empty,
+                                alternative: pause_after,
                             }),
                         ],
                     );
@@ -1150,10 +1187,7 @@ impl FuncPass<'_> {
                             alternative: not_negative,
                         }),
                     ]);
-                    for &l in res_l.iter().rev() {
-                        site.push(lset(l));
-                    }
-                    items.push(Item::Site(self.guarded(st, k, k, site, None)));
+                    items.push(Item::Site(self.guarded(st, k, k + 1, site, Finish::AfterSite)));
                     st.pool.put(st.locals, &arg_l);
                     for &l in lower_l.iter().chain(res_l.iter()) {
                         cur.push(lget(l));
@@ -1207,7 +1241,7 @@ impl FuncPass<'_> {
                     for &l in res_l.iter().rev() {
                         site.push(lset(l));
                     }
-                    items.push(Item::Site(self.guarded(st, k, k, site, None)));
+                    items.push(Item::Site(self.guarded(st, k, k, site, Finish::Nowhere)));
                     st.pool.put(st.locals, &arg_l);
                     for &l in lower_l.iter().chain(res_l.iter()) {
                         cur.push(lget(l));
@@ -1455,18 +1489,15 @@ impl FuncPass<'_> {
         st.next_site
     }
 
-    /// Wraps site code in `if (ri == 0 || lo <= ri <= hi)`.
-    ///
-    /// `finish_at_lo`: the construct is a loop whose header is site `lo`;
-    /// when the rewind targets it, finish the rewind here, before entering
-    /// the loop, refunding the header's charge (it is made again).
+    /// Wraps site code in `if (ri == 0 || lo <= ri <= hi)`; `finish` says
+    /// where a rewind that targets the site itself ends (see [`Finish`]).
     fn guarded(
         &self,
         st: &mut State<'_>,
         lo: u32,
         hi: u32,
         site: Vec<(Instr, InstrLocId)>,
-        finish_at_lo: Option<u64>,
+        finish: Finish,
     ) -> Vec<(Instr, InstrLocId)> {
         if hi < lo {
             // A construct without sites inside: it runs only in normal mode.
@@ -1482,7 +1513,7 @@ impl FuncPass<'_> {
             ];
         }
         // block $skip
-        //   (if (ri) (then (br_if $skip (ri - lo >u hi - lo))))
+        //   (if (ri) (then (br_if $skip (ri - lo >u hi - lo)) finish?))
         //   site
         // end
         // Normal mode pays one test of `ri`.
@@ -1499,16 +1530,24 @@ impl FuncPass<'_> {
             binop(BinaryOp::I32GtU),
             synth(BrIf { block: skip }),
         ];
-        if let Some(refund) = finish_at_lo {
-            let finish = self.finish_rewind(st, refund);
-            let finish = new_seq(st.func, finish);
+        let target = match finish {
+            Finish::Nowhere => None,
+            Finish::BeforeLoop(refund) => Some((lo, self.finish_rewind(st, refund))),
+            Finish::AfterSite => {
+                let mut v = self.finish_rewind(st, 0);
+                v.push(synth(Br { block: skip }));
+                Some((hi, v))
+            }
+        };
+        if let Some((at, code)) = target {
+            let code = new_seq(st.func, code);
             let empty = new_seq(st.func, vec![]);
             rewinding.extend([
                 lget(st.ri),
-                const_i32(lo as i32),
+                const_i32(at as i32),
                 binop(BinaryOp::I32Eq),
                 synth(IfElse {
-                    consequent: finish,
+                    consequent: code,
                     alternative: empty,
                 }),
             ]);

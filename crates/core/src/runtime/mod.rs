@@ -667,7 +667,9 @@ impl Executor {
             || snapshot.canonicalize_nans() != self.program.options().canonicalize_nans
         {
             return Err(Error::SnapshotMismatch(
-                "it belongs to another module or other instrumentation options".into(),
+                "it belongs to another module, other instrumentation options or a \
+                 wasm-sandbox build that instruments differently"
+                    .into(),
             ));
         }
         if snapshot.entry() != self.entry_name {

@@ -64,7 +64,7 @@
                 local.tee 2
                 i32.const 1
                 i32.sub
-                i32.const 3
+                i32.const 4
                 i32.ge_u
                 if ;; label = @7
                   call $__ws_trap_corrupt_unwind
@@ -125,7 +125,7 @@
                 local.get 2
                 i32.const 2
                 i32.sub
-                i32.const 1
+                i32.const 2
                 i32.gt_u
                 br_if 1 (;@5;)
               else
@@ -134,7 +134,7 @@
               local.get 2
               i32.const 2
               i32.sub
-              i32.const 1
+              i32.const 2
               i32.le_u
               local.get 2
               i32.eqz
@@ -150,7 +150,7 @@
                     local.get 2
                     i32.const 2
                     i32.sub
-                    i32.const 1
+                    i32.const 2
                     i32.gt_u
                     br_if 1 (;@7;)
                     local.get 2
@@ -205,9 +205,23 @@
                           local.get 2
                           i32.const 3
                           i32.sub
-                          i32.const 0
+                          i32.const 1
                           i32.gt_u
                           br_if 1 (;@10;)
+                          local.get 2
+                          i32.const 4
+                          i32.eq
+                          if ;; label = @12
+                            i32.const 0
+                            global.set 2
+                            global.get 1
+                            local.tee 10
+                            global.set 0
+                            i32.const 0
+                            local.set 2
+                            br 2 (;@10;)
+                          else
+                          end
                         else
                         end
                         i32.const 0
@@ -216,6 +230,7 @@
                         global.set 0
                         local.get 6
                         call $fib
+                        local.set 8
                         global.get 0
                         local.tee 10
                         i64.const 0
@@ -226,10 +241,13 @@
                             i32.const 3
                             br 11 (;@1;)
                           else
+                            i32.const 1
+                            global.set 2
+                            i32.const 4
+                            br 11 (;@1;)
                           end
                         else
                         end
-                        local.set 8
                       end
                       local.get 7
                       local.get 8
@@ -259,6 +277,7 @@
                         global.set 0
                         local.get 6
                         call $fib
+                        local.set 8
                         global.get 0
                         local.tee 10
                         i64.const 0
@@ -269,10 +288,13 @@
                             i32.const 3
                             br 11 (;@1;)
                           else
+                            i32.const 1
+                            global.set 2
+                            i32.const 4
+                            br 11 (;@1;)
                           end
                         else
                         end
-                        local.set 8
                       end
                       local.get 7
                       local.get 8
@@ -347,6 +369,7 @@
                       global.set 0
                       local.get 6
                       call $fib
+                      local.set 8
                       global.get 0
                       local.tee 10
                       i64.const 0
@@ -357,10 +380,13 @@
                           i32.const 3
                           br 10 (;@1;)
                         else
+                          i32.const 1
+                          global.set 2
+                          i32.const 4
+                          br 10 (;@1;)
                         end
                       else
                       end
-                      local.set 8
                     end
                     local.get 7
                     local.get 8
@@ -476,7 +502,7 @@
                 local.tee 0
                 i32.const 1
                 i32.sub
-                i32.const 2
+                i32.const 3
                 i32.ge_u
                 if ;; label = @7
                   call $__ws_trap_corrupt_unwind
@@ -523,9 +549,23 @@
                 local.get 0
                 i32.const 2
                 i32.sub
-                i32.const 0
+                i32.const 1
                 i32.gt_u
                 br_if 1 (;@5;)
+                local.get 0
+                i32.const 3
+                i32.eq
+                if ;; label = @7
+                  i32.const 0
+                  global.set 2
+                  global.get 1
+                  local.tee 6
+                  global.set 0
+                  i32.const 0
+                  local.set 0
+                  br 2 (;@5;)
+                else
+                end
               else
               end
               i32.const 0
@@ -534,6 +574,7 @@
               global.set 0
               local.get 3
               call $fib
+              local.set 4
               global.get 0
               local.tee 6
               i64.const 0
@@ -544,10 +585,13 @@
                   i32.const 2
                   br 6 (;@1;)
                 else
+                  i32.const 1
+                  global.set 2
+                  i32.const 3
+                  br 6 (;@1;)
                 end
               else
               end
-              local.set 4
             end
             local.get 4
             br 1 (;@3;)
@@ -563,6 +607,7 @@
             global.set 0
             local.get 3
             call $fib
+            local.set 4
             global.get 0
             local.tee 6
             i64.const 0
@@ -573,10 +618,13 @@
                 i32.const 2
                 br 5 (;@1;)
               else
+                i32.const 1
+                global.set 2
+                i32.const 3
+                br 5 (;@1;)
               end
             else
             end
-            local.set 4
           end
           local.get 4
         end
