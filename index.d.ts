@@ -78,9 +78,25 @@ export declare class Executor {
   deserializeMemory(data: Uint8Array | ArrayBuffer | string): void
   /**
    * `'ready'` (nothing ran yet), `'paused'`, `'finished'` or `'trapped'`;
-   * `'running'` when read from inside one of its imports.
+   * `'running'` when read from inside one of its imports, `'freed'` after
+   * `free()`.
    */
-  get status(): 'ready' | 'paused' | 'finished' | 'trapped' | 'running'
+  get status(): 'ready' | 'paused' | 'finished' | 'trapped' | 'running' | 'freed'
+  /**
+   * Releases the instance now: its memory and its ~8 GiB address space
+   * reservation, which otherwise wait until V8 collects the object (V8
+   * does not see that cost, so a host that discards many executors should
+   * free them). Every later call throws `ERR_EXECUTOR_FREED` (`status` is
+   * `'freed'`); freeing again does nothing. Take a snapshot first to keep
+   * the state. `ERR_EXECUTOR_BUSY` from inside one of its imports.
+   * `executor[Symbol.dispose]()` is the same, for `using`.
+   */
+  free(): void
+  /**
+   * The same as `free()`, so `using executor = new Executor(...)` frees it
+   * at the end of the scope.
+   */
+  [globalThis.Symbol.dispose](): void
   /**
    * Total gas consumed so far (across snapshots: a restored executor
    * continues the count). `ERR_EXECUTOR_BUSY` from inside an import.

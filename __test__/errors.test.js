@@ -19,6 +19,28 @@ test('wasm: not bytes is ERR_INVALID_ARG, not a module ERR_INVALID_WASM', () => 
   throwsCode(() => new Executor(truncated, 65536, noop), TypeError, 'ERR_INVALID_WASM')
 })
 
+test('Executor called without new is a TypeError (ERR_CONSTRUCT_CALL_REQUIRED), nothing is wrapped', () => {
+  const wasm = countWasm()
+  const message = /Class constructor Executor cannot be invoked without 'new'/
+  // Sloppy mode (this = globalThis), strict mode (this = undefined), another
+  // receiver, and an existing executor.
+  // eslint-disable-next-line new-cap
+  throwsCode(() => Executor(wasm, 2, noop), TypeError, 'ERR_CONSTRUCT_CALL_REQUIRED', message)
+  ;(() => {
+    'use strict'
+    // eslint-disable-next-line new-cap
+    throwsCode(() => Executor(wasm, 2, noop), TypeError, 'ERR_CONSTRUCT_CALL_REQUIRED', message)
+  })()
+  throwsCode(() => Executor.call({}, wasm, 2, noop), TypeError, 'ERR_CONSTRUCT_CALL_REQUIRED', message)
+  const existing = new Executor(wasm, 2, noop)
+  throwsCode(() => Executor.call(existing, wasm, 2, noop), TypeError, 'ERR_CONSTRUCT_CALL_REQUIRED', message)
+  assert.equal(globalThis.run, undefined)
+  // The existing executor is untouched; `new` and subclasses still work.
+  assert.equal(existing.run(Number.MAX_SAFE_INTEGER), true)
+  class Sub extends Executor {}
+  assert.equal(new Sub(wasm, 2, noop).run(Number.MAX_SAFE_INTEGER), true)
+})
+
 test('unsupported features and modules', async () => {
   const simd = await wat(`(module (func (export "entry") (drop (v128.const i64x2 0 0))))`)
   throwsCode(() => new Executor(simd, 1), TypeError, 'ERR_UNSUPPORTED_FEATURE', /SIMD|simd/)

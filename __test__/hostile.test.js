@@ -224,6 +224,61 @@ test('every method of a trapped executor', async () => {
   assert.equal(throwsCode(() => executor.run(100), Error, 'ERR_WASM_TRAP').kind, 'unreachable')
 })
 
+test('every method of a freed executor throws ERR_EXECUTOR_FREED; free() again and [Symbol.dispose]() do nothing', () => {
+  const printed = []
+  const executor = new Executor(countWasm(), 2, { print: (i) => printed.push(i) })
+  assert.equal(executor.run(5000), false)
+  const snapshot = executor.serializeMemory()
+  executor.free()
+  assert.equal(executor.status, 'freed')
+  const calls = {
+    'run()': () => executor.run(100),
+    'serializeMemory()': () => executor.serializeMemory(),
+    'snapshotJson()': () => executor.snapshotJson(),
+    'deserializeMemory()': () => executor.deserializeMemory(snapshot),
+    'readMemory()': () => executor.readMemory(0, 1),
+    'writeMemory()': () => executor.writeMemory(0, Buffer.from('x')),
+    gasUsed: () => executor.gasUsed,
+    gasBalance: () => executor.gasBalance,
+    memorySize: () => executor.memorySize,
+    stdout: () => executor.stdout,
+    stderr: () => executor.stderr,
+    exitCode: () => executor.exitCode,
+  }
+  for (const [name, call] of Object.entries(calls)) {
+    const error = throwsCode(call, Error, 'ERR_EXECUTOR_FREED')
+    assert.ok(error.message.includes(`cannot call ${name}: this executor was freed`), error.message)
+  }
+  // Arguments are checked first, as on a live executor.
+  throwsCode(() => executor.run(-1), RangeError, 'ERR_INVALID_ARG')
+  executor.free()
+  executor[Symbol.dispose]()
+  assert.equal(executor.status, 'freed')
+  // The snapshot taken before free() continues in a new executor.
+  const revived = new Executor(countWasm(), 2, { print: (i) => printed.push(i) })
+  revived.deserializeMemory(snapshot)
+  while (!revived.run(100000));
+  assertConsecutive(printed)
+  assert.equal(printed.length, COUNT)
+  // [Symbol.dispose]() frees too (what `using` calls at the end of a scope).
+  const disposed = new Executor(countWasm(), 2, noop)
+  disposed[Symbol.dispose]()
+  assert.equal(disposed.status, 'freed')
+  throwsCode(() => disposed.run(1), Error, 'ERR_EXECUTOR_FREED')
+})
+
+test('30,000 create/run/free cycles in one synchronous loop: free() returns the address space at once', () => {
+  // Each executor reserves ~8 GiB of address space; dropped ones are only
+  // finalized after the event loop turns, so without free() this loop runs
+  // out of address space (ERR_MEMORY_LIMIT) after ~16,000 executors.
+  const wasm = countWasm()
+  for (let i = 0; i < 30000; i++) {
+    const executor = new Executor(wasm, 2, noop)
+    assert.equal(executor.run(50), false)
+    executor.free()
+  }
+})
+
 test('gas of every wrong type is refused and runs nothing', () => {
   const executor = new Executor(countWasm(), 2, noop)
   const typeErrors = [undefined, null, '10', '', {}, [], [5], true, Symbol('gas'), () => 5, Object(5), Object(5n), new Date(0), NaN, 1.5, -0.5, Number.EPSILON]
@@ -246,7 +301,7 @@ test('gas of every wrong type is refused and runs nothing', () => {
 
 test('methods called on something that is not an Executor throw, nothing crashes', () => {
   const fakes = [{}, Object.create(Executor.prototype), 5, null, undefined, structuredClone(new Executor(countWasm(), 2, noop))]
-  const methods = ['run', 'serializeMemory', 'snapshotJson', 'deserializeMemory', 'readMemory', 'writeMemory']
+  const methods = ['run', 'serializeMemory', 'snapshotJson', 'deserializeMemory', 'readMemory', 'writeMemory', 'free']
   for (const fake of fakes) {
     for (const name of methods) {
       assert.throws(() => Executor.prototype[name].call(fake, 0, 0), `${name} on ${String(fake)}`)

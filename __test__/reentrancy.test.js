@@ -29,6 +29,8 @@ test('run, serializeMemory, snapshotJson and deserializeMemory from inside an im
         () => executor.deserializeMemory(snapshot),
         () => executor.gasUsed,
         () => executor.gasBalance,
+        () => executor.free(),
+        () => executor[Symbol.dispose](),
       ]) {
         refusals.push(throwsCode(call, Error, 'ERR_EXECUTOR_BUSY'))
       }
@@ -36,8 +38,9 @@ test('run, serializeMemory, snapshotJson and deserializeMemory from inside an im
     },
   })
   while (!executor.run(100000));
-  assert.equal(refusals.length, 7)
+  assert.equal(refusals.length, 9)
   assert.match(refusals[0].message, /run\(\).*from inside one of its imports/)
+  assert.match(refusals[7].message, /free\(\).*from inside one of its imports/)
   // The refused calls changed nothing: the program counted to the end.
   assert.equal(executor.status, 'finished')
   assert.equal(printed.length, COUNT)

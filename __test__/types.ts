@@ -26,7 +26,7 @@ if (json) executor.deserializeMemory(json)
 executor.deserializeMemory(new Uint8Array(8))
 executor.deserializeMemory(new ArrayBuffer(8))
 
-const status: 'ready' | 'paused' | 'finished' | 'trapped' | 'running' = executor.status
+const status: 'ready' | 'paused' | 'finished' | 'trapped' | 'running' | 'freed' = executor.status
 const used: bigint = executor.gasUsed
 const balance: bigint = executor.gasBalance
 const size: number = executor.memorySize
@@ -48,6 +48,14 @@ new Executor(wasm, 16, {}, { wasi: { stdin: new Uint8Array(4), seed: 7 } })
 const out: Buffer | undefined = wasiProgram.stdout
 const err: Buffer | undefined = wasiProgram.stderr
 const exitCode: number | undefined = wasiProgram.exitCode
+
+// free() now, or at the end of a scope with `using`.
+new Executor(wasm, 16).free()
+new Executor(wasm, 16)[Symbol.dispose]()
+{
+  using scoped = new Executor(wasm, 16)
+  scoped.run(1)
+}
 
 const costs: CostTable = defaultCosts()
 const hostCall: number | undefined = costs.hostCall

@@ -21,7 +21,9 @@ pub const ERR_INVALID_ARG: &str = "ERR_INVALID_ARG";
 pub const ERR_IMPORT_MISSING: &str = "ERR_IMPORT_MISSING";
 pub const ERR_IMPORT_TYPE: &str = "ERR_IMPORT_TYPE";
 pub const ERR_EXECUTOR_BUSY: &str = "ERR_EXECUTOR_BUSY";
+pub const ERR_EXECUTOR_FREED: &str = "ERR_EXECUTOR_FREED";
 pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
+pub const ERR_CONSTRUCT_CALL_REQUIRED: &str = "ERR_CONSTRUCT_CALL_REQUIRED";
 
 /// Builds a JS error of `class` whose `code` property is `code`, plus extra
 /// string properties, and returns it as a napi error that throws that very

@@ -18,7 +18,9 @@ use napi_derive::napi;
 use wasm_sandbox_core as core;
 
 use convert::{bytes_arg, describe, gas_arg, integer_arg, BytesArg};
-use error::{core_error, invalid_type, js_error, panic_error, ErrorClass};
+use error::{
+    core_error, invalid_type, js_error, panic_error, ErrorClass, ERR_CONSTRUCT_CALL_REQUIRED,
+};
 use host::{resolve_imports, CallbackMemory, JsHost, JsImport, JsWasi, Retained, WeakValue};
 
 /// Gas costs of the metered operations. In `options.costs` every field is
@@ -267,9 +269,10 @@ fn parse_options<'env>(env: &Env, value: Option<Unknown<'env>>) -> Result<Parsed
 /// runs out, resumes exactly where it stopped, and saves its whole running
 /// state as a snapshot (`serializeMemory`) that another Executor — in this
 /// or another process — can continue (`deserializeMemory`).
-#[napi]
+#[napi(custom_finalize)]
 pub struct Executor {
-    inner: RefCell<core::Executor>,
+    /// `None` once freed (`free()`).
+    inner: RefCell<Option<core::Executor>>,
     /// Per guest import: its JS function (`None` when WASI serves it).
     imports: Vec<Option<JsImport>>,
     /// The `options.wasi` callbacks.
@@ -284,6 +287,22 @@ pub struct Executor {
     import_threw: Cell<bool>,
     /// A Rust panic was caught: the state is unknown, every call fails.
     poisoned: Cell<bool>,
+    /// Bytes reported to V8 as external memory (see `report_memory`).
+    reported: Cell<i64>,
+}
+
+/// What one executor costs besides its guest memory, as reported to V8: the
+/// unwind memory's first page, the instance and the store.
+const EXECUTOR_OVERHEAD_BYTES: i64 = 128 * 1024;
+
+impl ObjectFinalize for Executor {
+    fn finalize(self, env: Env) -> Result<()> {
+        let reported = self.reported.get();
+        if reported != 0 {
+            env.adjust_external_memory(-reported)?;
+        }
+        Ok(())
+    }
 }
 
 impl Executor {
@@ -319,14 +338,47 @@ impl Executor {
         )
     }
 
+    /// Tells V8 what this executor holds outside its heap (guest memory plus
+    /// [`EXECUTOR_OVERHEAD_BYTES`]; 0 once freed), as V8 itself does for a
+    /// `WebAssembly.Memory`, so that dropping many executors makes V8
+    /// collect them (and release their address space) sooner.
+    fn report_memory(&self, env: &Env) {
+        let now = match self.inner.try_borrow().as_deref() {
+            Ok(Some(inner)) => inner.memory_size() as i64 + EXECUTOR_OVERHEAD_BYTES,
+            Ok(None) => 0,
+            Err(_) => return,
+        };
+        let delta = now - self.reported.get();
+        // Best effort: a failed report only affects when V8 collects.
+        if delta != 0 && env.adjust_external_memory(delta).is_ok() {
+            self.reported.set(now);
+        }
+    }
+
+    fn freed(env: &Env, what: &str) -> Error {
+        let message = format!(
+            "cannot call {what}: this executor was freed (free() or [Symbol.dispose]())"
+        );
+        js_error(
+            env,
+            ErrorClass::Plain,
+            error::ERR_EXECUTOR_FREED,
+            &message,
+            &[],
+        )
+    }
+
     fn inner_mut(&self, env: &Env, what: &str) -> Result<std::cell::RefMut<'_, core::Executor>> {
-        self.inner
+        let inner = self
+            .inner
             .try_borrow_mut()
-            .map_err(|_| Self::busy(env, what))
+            .map_err(|_| Self::busy(env, what))?;
+        std::cell::RefMut::filter_map(inner, Option::as_mut).map_err(|_| Self::freed(env, what))
     }
 
     fn inner_ref(&self, env: &Env, what: &str) -> Result<std::cell::Ref<'_, core::Executor>> {
-        self.inner.try_borrow().map_err(|_| Self::busy(env, what))
+        let inner = self.inner.try_borrow().map_err(|_| Self::busy(env, what))?;
+        std::cell::Ref::filter_map(inner, Option::as_ref).map_err(|_| Self::freed(env, what))
     }
 
     /// Runs `f` on the guest memory of the import callback in progress;
@@ -349,6 +401,16 @@ fn memory_range(offset: u64, len: u64, size: usize) -> core::Result<std::ops::Ra
             offset as u128 + len as u128
         ))),
     }
+}
+
+/// Whether `object` already carries a native value (an `Executor` whose
+/// constructor is called again on it with `Executor.call(executor, ...)`).
+fn is_wrapped(env: &Env, object: &Object) -> bool {
+    let mut native = std::ptr::null_mut();
+    // SAFETY: a plain Node-API query on the current env; it sets no
+    // exception when nothing is wrapped.
+    let status = unsafe { napi::sys::napi_unwrap(env.raw(), object.raw(), &mut native) };
+    status == napi::sys::Status::napi_ok
 }
 
 /// Largest offset or length `readMemory`/`writeMemory` take.
@@ -387,6 +449,19 @@ impl Executor {
         imports: Option<Unknown>,
         options: Option<Unknown>,
     ) -> Result<Self> {
+        // Without `new`, `this` is the caller's receiver (globalThis, a plain
+        // object, undefined or an existing Executor): refuse as JS classes do.
+        if !<Executor as JavaScriptClassExt>::instance_of(&env, &this.object)?
+            || is_wrapped(&env, &this.object)
+        {
+            return Err(js_error(
+                &env,
+                ErrorClass::Type,
+                ERR_CONSTRUCT_CALL_REQUIRED,
+                "Class constructor Executor cannot be invoked without 'new'",
+                &[],
+            ));
+        }
         let Some(BytesArg::Binary(wasm)) = bytes_arg(wasm, false)? else {
             let message = format!(
                 "wasm must be a Uint8Array, Buffer or ArrayBuffer with a WebAssembly module, got {}",
@@ -429,16 +504,19 @@ impl Executor {
             let inner = core::Executor::with_wasi(program, config, wasi_config)
                 .map_err(|e| core_error(&env, &e))?;
             Ok(Executor {
-                inner: RefCell::new(inner),
+                inner: RefCell::new(Some(inner)),
                 imports,
                 wasi: js_wasi,
                 callback_memory: Cell::new(None),
                 retained,
                 import_threw: Cell::new(false),
                 poisoned: Cell::new(false),
+                reported: Cell::new(0),
             })
         }));
-        attempt.unwrap_or_else(|payload| Err(panic_error(&env, &*payload)))
+        let executor = attempt.unwrap_or_else(|payload| Err(panic_error(&env, &*payload)))?;
+        executor.report_memory(&env);
+        Ok(executor)
     }
 
     /// Adds `gas` (a non-negative safe integer or a bigint) to the balance
@@ -467,6 +545,8 @@ impl Executor {
             threw: false,
         };
         let outcome = self.guarded(&env, || Ok(inner.run(gas, &mut host)))?;
+        drop(inner);
+        self.report_memory(&env);
         match outcome {
             Ok(core::RunOutcome::Finished) => Ok(true),
             Ok(core::RunOutcome::Paused) => Ok(false),
@@ -543,20 +623,55 @@ impl Executor {
                 self.retained.clear_thrown(&env)?;
             }
             Ok(())
-        })
+        })?;
+        drop(inner);
+        self.report_memory(&env);
+        Ok(())
     }
 
     /// `'ready'` (nothing ran yet), `'paused'`, `'finished'` or `'trapped'`;
-    /// `'running'` when read from inside one of its imports.
+    /// `'running'` when read from inside one of its imports, `'freed'` after
+    /// `free()`.
     #[napi(
         getter,
-        ts_return_type = "'ready' | 'paused' | 'finished' | 'trapped' | 'running'"
+        ts_return_type = "'ready' | 'paused' | 'finished' | 'trapped' | 'running' | 'freed'"
     )]
     pub fn status(&self) -> &'static str {
-        match self.inner.try_borrow() {
-            Ok(inner) => inner.status().as_str(),
+        match self.inner.try_borrow().as_deref() {
+            Ok(Some(inner)) => inner.status().as_str(),
+            Ok(None) => "freed",
             Err(_) => "running",
         }
+    }
+
+    /// Releases the instance now: its memory and its ~8 GiB address space
+    /// reservation, which otherwise wait until V8 collects the object (V8
+    /// does not see that cost, so a host that discards many executors should
+    /// free them). Every later call throws `ERR_EXECUTOR_FREED` (`status` is
+    /// `'freed'`); freeing again does nothing. Take a snapshot first to keep
+    /// the state. `ERR_EXECUTOR_BUSY` from inside one of its imports.
+    /// `executor[Symbol.dispose]()` is the same, for `using`.
+    #[napi]
+    pub fn free(&self, env: Env) -> Result<()> {
+        let mut inner = self
+            .inner
+            .try_borrow_mut()
+            .map_err(|_| Self::busy(&env, "free()"))?;
+        let freed = inner.take();
+        drop(inner);
+        self.guarded(&env, || {
+            drop(freed);
+            Ok(())
+        })?;
+        self.report_memory(&env);
+        Ok(())
+    }
+
+    /// The same as `free()`, so `using executor = new Executor(...)` frees it
+    /// at the end of the scope.
+    #[napi(well_known_symbol = "dispose")]
+    pub fn dispose(&self, env: Env) -> Result<()> {
+        self.free(env)
     }
 
     /// Total gas consumed so far (across snapshots: a restored executor
