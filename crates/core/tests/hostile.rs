@@ -799,6 +799,16 @@ fn extremes() -> Vec<Extreme> {
         expect: Some(n),
     });
     v.push(Extreme {
+        name: "10,000 nested loops, each calling a function",
+        wat: format!(
+            r#"(module (memory 1) (global $g (mut i32) (i32.const 0))
+                 (func $inc (global.set $g (i32.add (global.get $g) (i32.const 1))))
+                 (func (export "entry") {} (i32.store (i32.const 0) (global.get $g))))"#,
+            nested("(loop (call $inc) ", ")", "")
+        ),
+        expect: Some(n),
+    });
+    v.push(Extreme {
         name: "10,000 nested ifs",
         wat: format!(
             r#"(module (memory 1) (func (export "entry") {}))"#,
@@ -1454,18 +1464,19 @@ extreme_tests! {
     extreme_10000_nested_blocks = 0;
     extreme_10000_nested_blocks_with_calls = 1;
     extreme_10000_nested_loops = 2;
-    extreme_10000_nested_ifs = 3;
-    extreme_50000_locals_leaf = 4;
-    extreme_50000_locals_saved_in_frames = 5;
-    extreme_100000_locals_refused = 6;
-    extreme_50000_functions = 7;
-    extreme_3_6_mb_function_body = 8;
-    extreme_5_mb_function_body_refused = 9;
-    extreme_br_table_65000_targets = 10;
-    extreme_br_table_100000_targets_refused = 11;
+    extreme_10000_nested_loops_with_calls = 3;
+    extreme_10000_nested_ifs = 4;
+    extreme_50000_locals_leaf = 5;
+    extreme_50000_locals_saved_in_frames = 6;
+    extreme_100000_locals_refused = 7;
+    extreme_50000_functions = 8;
+    extreme_3_6_mb_function_body = 9;
+    extreme_5_mb_function_body_refused = 10;
+    extreme_br_table_65000_targets = 11;
+    extreme_br_table_100000_targets_refused = 12;
 }
 
 #[test]
 fn every_extreme_case_has_a_test() {
-    assert_eq!(extremes().len(), 12);
+    assert_eq!(extremes().len(), 13);
 }

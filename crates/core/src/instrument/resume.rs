@@ -1692,11 +1692,11 @@ const FAST_COPY_EXTRA_INSTRS: u64 = 20_000;
 /// Whether `rest` gets a fast copy: it has rewind guards to fold away and
 /// is small enough.
 fn wants_fast_copy(st: &mut State<'_>, rest: &[(Instr, InstrLocId)]) -> bool {
-    let size = code_size(st.func, rest);
-    if size > FAST_COPY_MAX_INSTRS
-        || size as u64 > st.fast_copy_budget
-        || !uses_local(st.func, rest, st.ri)
-    {
+    // Counting stops past the cap, so nested loops (each header asks about
+    // everything inside it) cost linear time, not quadratic.
+    let cap = FAST_COPY_MAX_INSTRS.min(st.fast_copy_budget.min(usize::MAX as u64) as usize);
+    let size = code_size_capped(st.func, rest, cap);
+    if size > cap || !uses_local(st.func, rest, st.ri) {
         return false;
     }
     st.fast_copy_budget -= size as u64;
@@ -1705,9 +1705,18 @@ fn wants_fast_copy(st: &mut State<'_>, rest: &[(Instr, InstrLocId)]) -> bool {
 
 /// Instructions in `instrs`, nested sequences included.
 fn code_size(func: &LocalFunction, instrs: &[(Instr, InstrLocId)]) -> usize {
+    code_size_capped(func, instrs, usize::MAX)
+}
+
+/// [`code_size`], except that counting stops once it exceeds `cap` (the
+/// result is then some number above `cap`).
+fn code_size_capped(func: &LocalFunction, instrs: &[(Instr, InstrLocId)], cap: usize) -> usize {
     let mut n = instrs.len();
     let mut stack: Vec<InstrSeqId> = instrs.iter().flat_map(|(i, _)| nested(i)).collect();
     while let Some(s) = stack.pop() {
+        if n > cap {
+            break;
+        }
         let seq = &func.block(s).instrs;
         n += seq.len();
         stack.extend(seq.iter().flat_map(|(i, _)| nested(i)));
