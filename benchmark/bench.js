@@ -48,13 +48,18 @@ function timed(fn) {
   return performance.now() - start
 }
 
-/** Runs a fresh executor to the end in slices of `slice` gas; returns ms. */
-function sliced(wasm, slice, migrate) {
+/**
+ * Runs a fresh executor to the end in slices of `slice` gas; returns ms.
+ * `migrate`: at every pause, snapshot → new Executor → restore; `free`: and
+ * free the old executor first (instead of leaving it to the GC).
+ */
+function sliced(wasm, slice, migrate, free = false) {
   let e = new Executor(wasm, MEM_LIMIT, env)
   const start = performance.now()
   while (!e.run(slice)) {
     if (migrate) {
       const bytes = e.serializeMemory()
+      if (free) e.free()
       e = new Executor(wasm, MEM_LIMIT, env)
       e.deserializeMemory(bytes)
     }
@@ -102,7 +107,7 @@ async function main() {
   const only = process.argv.slice(2)
   const programs = only.length ? PROGRAMS.filter((p) => only.includes(p)) : PROGRAMS
   const execution = []
-  const ratios = { unlimited: [], m1: [], k10: [], k10s: [] }
+  const ratios = { unlimited: [], m1: [], k10: [], k10s: [], k10f: [] }
   const sizes = []
   for (const name of programs) {
     const wasm = fs.readFileSync(path.join(__dirname, 'programs', `${name}.wasm`))
@@ -123,20 +128,26 @@ async function main() {
     // (3) only for the 1-page programs: with bigger memories it measures
     // memory copying (timed separately below).
     let k10s = NaN
+    let k10f = NaN
     if (v8.memory.buffer.byteLength <= 65536) {
-      const samples = []
-      for (let k = 0; k < 4; k++) {
-        await collect()
-        samples.push(sliced(wasm, 10_000, true))
+      const migrated = async (free) => {
+        const samples = []
+        for (let k = 0; k < 4; k++) {
+          await collect()
+          samples.push(sliced(wasm, 10_000, true, free))
+        }
+        samples.shift()
+        samples.sort((a, b) => a - b)
+        return samples[1]
       }
-      samples.shift()
-      samples.sort((a, b) => a - b)
-      k10s = samples[1]
+      k10s = await migrated(false)
+      k10f = await migrated(true)
     }
     ratios.unlimited.push(unlimited / base)
     ratios.m1.push(m1 / base)
     ratios.k10.push(k10 / base)
     if (!Number.isNaN(k10s)) ratios.k10s.push(k10s / base)
+    if (!Number.isNaN(k10f)) ratios.k10f.push(k10f / base)
     execution.push({
       program: name,
       'V8': ms(base),
@@ -144,6 +155,7 @@ async function main() {
       '1M slices': `${ms(m1)} (${ratio(m1, base)})`,
       '10k slices': `${ms(k10)} (${ratio(k10, base)})`,
       '10k + snapshot each pause': Number.isNaN(k10s) ? '' : `${ms(k10s)} (${ratio(k10s, base)})`,
+      '... and free()': Number.isNaN(k10f) ? '' : `${ms(k10f)} (${ratio(k10f, base)})`,
     })
     if (check.status !== 'finished') throw new Error(`${name} did not finish`)
     sizes.push({ program: name, 'code section bytes': codeSize(wasm), 'gas used': String(check.gasUsed), result: expected })
@@ -253,7 +265,7 @@ async function main() {
   console.log(`wasm-sandbox benchmark, node ${process.version}, ${process.platform}-${process.arch}, ${new Date().toISOString().slice(0, 10)}`)
   console.log('\nExecution (median wall time; ratio to V8 running the original module)')
   console.table(execution)
-  console.log(`unlimited: ${summary(ratios.unlimited)}; 1M slices: ${summary(ratios.m1)}; 10k slices: ${summary(ratios.k10)}; 10k + snapshot: ${summary(ratios.k10s)}`)
+  console.log(`unlimited: ${summary(ratios.unlimited)}; 1M slices: ${summary(ratios.m1)}; 10k slices: ${summary(ratios.k10)}; 10k + snapshot: ${summary(ratios.k10s)}; 10k + snapshot + free: ${summary(ratios.k10f)}`)
   console.table(sizes)
   console.table(cycles)
   console.table(snapshots)

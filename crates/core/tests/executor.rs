@@ -442,3 +442,121 @@ fn restoring_over_a_used_executor_equals_restoring_into_a_fresh_one() {
     }
     assert_eq!(finish(&mut behind), reference);
 }
+
+/// A program that leaves traces everywhere an instance holds state: all of
+/// its memory, a global, the table and (optionally) a passive segment drop
+/// or a memory grow, a pause in a loop or a trap, chosen by the word at
+/// address 8.
+const TRACES: &str = r#"(module
+  (memory 1 4)
+  (global $g (mut i32) (i32.const 5))
+  (table 2 funcref)
+  (elem (i32.const 0) $a)
+  (data (i32.const 100) "initial")
+  (data $passive "p")
+  (func $a)
+  (func (export "entry")
+    (memory.fill (i32.const 16) (i32.const 0xab) (i32.const 65000))
+    (global.set $g (i32.const 42))
+    (table.set (i32.const 1) (ref.func $a))
+    (if (i32.eq (i32.load (i32.const 8)) (i32.const 1)) (then (data.drop $passive)))
+    (if (i32.eq (i32.load (i32.const 8)) (i32.const 2)) (then (drop (memory.grow (i32.const 1)))))
+    (if (i32.eq (i32.load (i32.const 8)) (i32.const 4)) (then unreachable))
+    (loop $spin (br_if $spin (i32.eq (i32.load (i32.const 8)) (i32.const 3))))))"#;
+
+#[test]
+fn a_recycled_instance_starts_exactly_like_a_fresh_one() {
+    // Unique to this test, so no other test shares its pooled instances.
+    let p = program(&TRACES.replace("\"initial\"", "\"recycled\""));
+    let fresh_state = executor(&p, 4).snapshot().unwrap().to_bytes();
+    // Ways to leave an executor: finished, paused mid-loop, trapped.
+    for leave in ["finished", "paused", "trapped"] {
+        let mut a = executor(&p, 4);
+        if leave == "paused" {
+            a.write_memory(8, &3u32.to_le_bytes()).unwrap();
+            assert_eq!(a.run(100_000, &mut NoHost).unwrap(), RunOutcome::Paused);
+        } else if leave == "trapped" {
+            a.write_memory(8, &4u32.to_le_bytes()).unwrap();
+            assert_eq!(code(a.run(100_000, &mut NoHost)), "ERR_WASM_TRAP");
+        } else {
+            assert_eq!(a.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished);
+        }
+        assert_eq!(a.read_memory(16, 1).unwrap(), [0xab]);
+        drop(a);
+        let mut b = executor(&p, 4);
+        assert!(b.is_recycled(), "{leave}: the instance was not reused");
+        assert_eq!(b.status(), Status::Ready);
+        assert_eq!((b.gas_used(), b.gas_balance()), (0, 0));
+        assert_eq!(
+            b.snapshot().unwrap().to_bytes(),
+            fresh_state,
+            "{leave}: the recycled instance differs from a fresh one"
+        );
+        assert_eq!(b.read_memory(16, 8).unwrap(), [0; 8]);
+        assert_eq!(b.read_memory(100, 8).unwrap(), *b"recycled");
+        // And it runs like a fresh one.
+        assert_eq!(b.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished);
+    }
+}
+
+#[test]
+fn instances_that_cannot_be_reset_are_not_recycled() {
+    let p = program(&TRACES.replace("\"initial\"", "\"not kept\""));
+    let fresh_state = executor(&p, 4).snapshot().unwrap().to_bytes();
+    // A dropped passive segment cannot be undropped; a grown memory cannot
+    // shrink.
+    for mode in [1u32, 2] {
+        // Take every pooled instance of the program (kept alive meanwhile).
+        let mut drained = Vec::new();
+        let mut a = executor(&p, 4);
+        while a.is_recycled() {
+            drained.push(a);
+            a = executor(&p, 4);
+        }
+        a.write_memory(8, &mode.to_le_bytes()).unwrap();
+        assert_eq!(a.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished);
+        drop(a);
+        let mut b = executor(&p, 4);
+        assert!(!b.is_recycled(), "mode {mode}: reused an instance it cannot reset");
+        assert_eq!(b.snapshot().unwrap().to_bytes(), fresh_state);
+        drop(drained);
+    }
+    // Another memory limit or entry gets its own instances.
+    drop(executor(&p, 4));
+    assert!(!executor(&p, 3).is_recycled());
+}
+
+#[test]
+fn unwind_frames_of_a_previous_guest_never_reach_a_snapshot() {
+    // `$wide` pauses with i64 locals of all ones in its frame; `$narrow`
+    // pauses with i32 and f32 locals in a frame at the same place of the
+    // unwind memory. Each 8-byte slot is written in full, so the snapshot of
+    // `$narrow`'s pause is the same whether the instance held `$wide`'s
+    // frame before (recycled) or not (fresh).
+    let p = program(
+        r#"(module (memory 1)
+          (func $wide (local i64 i64 i64)
+            (local.set 0 (i64.const -1)) (local.set 1 (i64.const -1)) (local.set 2 (i64.const -1))
+            (loop $l (br $l)))
+          (func $narrow (local i32 f32 i32)
+            (local.set 0 (i32.const 1)) (local.set 1 (f32.const 2)) (local.set 2 (i32.const 3))
+            (loop $l (br $l)))
+          (func (export "entry")
+            (if (i32.load (i32.const 0)) (then (call $wide)) (else (call $narrow)))))"#,
+    );
+    let pause = |pages: u64, wide: bool| {
+        let mut e = executor(&p, pages);
+        e.write_memory(0, &(wide as u32).to_le_bytes()).unwrap();
+        assert_eq!(e.run(50, &mut NoHost).unwrap(), RunOutcome::Paused);
+        e
+    };
+    // 3 pages: never used before, so a fresh instance.
+    let fresh = pause(3, false);
+    assert!(!fresh.is_recycled());
+    let mut fresh = fresh;
+    let expected = fresh.snapshot().unwrap().to_bytes();
+    drop(pause(2, true));
+    let mut recycled = pause(2, false);
+    assert!(recycled.is_recycled());
+    assert_eq!(recycled.snapshot().unwrap().to_bytes(), expected);
+}

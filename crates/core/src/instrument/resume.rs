@@ -502,16 +502,27 @@ impl FuncPass<'_> {
         entry_instrs.push(lget(fp));
         entry_instrs.push(lget(st.ri));
         entry_instrs.push(store(StoreKind::I32 { atomic: false }, 4));
+        // Every slot is written in full (32-bit values zero-extended), so a
+        // frame's bytes depend only on the guest's state, never on what an
+        // earlier frame (or an earlier guest of a recycled instance) left
+        // in the unwind memory: snapshots carry the frames verbatim.
         for (i, &l) in saved.iter().enumerate() {
+            entry_instrs.push(lget(fp));
+            entry_instrs.push(lget(l));
             let kind = match st.locals.get(l).ty() {
-                ValType::I32 => StoreKind::I32 { atomic: false },
+                ValType::I32 => {
+                    entry_instrs.push(unop(UnaryOp::I64ExtendUI32));
+                    StoreKind::I64 { atomic: false }
+                }
                 ValType::I64 => StoreKind::I64 { atomic: false },
-                ValType::F32 => StoreKind::F32,
+                ValType::F32 => {
+                    entry_instrs.push(unop(UnaryOp::I32ReinterpretF32));
+                    entry_instrs.push(unop(UnaryOp::I64ExtendUI32));
+                    StoreKind::I64 { atomic: false }
+                }
                 ValType::F64 => StoreKind::F64,
                 _ => unreachable!("checked above"),
             };
-            entry_instrs.push(lget(fp));
-            entry_instrs.push(lget(l));
             entry_instrs.push(store(kind, HEADER + SLOT * i as u32));
         }
         entry_instrs.push(lget(fp));

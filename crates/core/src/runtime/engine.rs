@@ -62,6 +62,9 @@ pub struct Program {
     module: Module,
     options: ProgramOptions,
     exports: Vec<String>,
+    /// The state right after instantiation, taken from the first executor:
+    /// what a recycled instance is reset to (see `runtime::pool`).
+    initial: std::sync::OnceLock<crate::snapshot::Snapshot>,
 }
 
 impl std::fmt::Debug for Program {
@@ -147,6 +150,7 @@ impl Program {
             module,
             options: options.clone(),
             exports,
+            initial: std::sync::OnceLock::new(),
         })
     }
 
@@ -174,6 +178,9 @@ impl Program {
     }
     pub(crate) fn info(&self) -> &Instrumented {
         &self.info
+    }
+    pub(crate) fn initial_state(&self) -> &std::sync::OnceLock<crate::snapshot::Snapshot> {
+        &self.initial
     }
     pub(crate) fn module(&self) -> &Module {
         &self.module

@@ -4,6 +4,7 @@
 
 mod engine;
 
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -237,7 +238,10 @@ pub struct Executor {
     config: ExecutorConfig,
     wasi: Option<WasiConfig>,
     entry_name: String,
-    live: Live,
+    /// Taken out only by `Drop` (to recycle it, see [`pool`]).
+    live: ManuallyDrop<Live>,
+    /// The instance came from the pool.
+    recycled: bool,
     phase: Phase,
     status: Status,
     balance: i64,
@@ -346,13 +350,17 @@ impl Executor {
         if !program.has_export(&entry_name) {
             return Err(Error::EntryNotFound(format!("\"{entry_name}\"")));
         }
-        let live = instantiate(
-            &program,
-            &config,
-            &entry_name,
-            wasi.as_ref().map(|w| Box::new(Wasi::new(w))),
-        )?;
-        Ok(Executor {
+        let fresh_wasi = || wasi.as_ref().map(|w| Box::new(Wasi::new(w)));
+        let key = pool::Key::new(&program, &config, &entry_name, wasi.is_some());
+        let recycled = program
+            .initial_state()
+            .get()
+            .and_then(|initial| pool::take(&key, initial, fresh_wasi()));
+        let (live, fresh) = match recycled {
+            Some(live) => (live, false),
+            None => (instantiate(&program, &config, &entry_name, fresh_wasi())?, true),
+        };
+        let mut executor = Executor {
             wasi,
             phase: if program.info().has_start {
                 Phase::Start
@@ -362,16 +370,27 @@ impl Executor {
             program,
             config,
             entry_name,
-            live,
+            live: ManuallyDrop::new(live),
+            recycled: !fresh,
             status: Status::Ready,
             balance: 0,
             used: 0,
             trap: None,
-        })
+        };
+        if fresh && executor.program.initial_state().get().is_none() {
+            let initial = executor.snapshot()?;
+            let _ = executor.program.initial_state().set(initial);
+        }
+        Ok(executor)
     }
 
     pub fn program(&self) -> &Arc<Program> {
         &self.program
+    }
+    /// Whether this executor reuses the reset instance of a dropped one
+    /// (see the `pool` module); indistinguishable otherwise.
+    pub fn is_recycled(&self) -> bool {
+        self.recycled
     }
     pub fn status(&self) -> Status {
         self.status
@@ -489,13 +508,14 @@ impl Executor {
             };
             let result = self.call_guest(&func, n_results, resuming, host);
             let exited = matches!(result, Ok(Some(_)));
-            let st = &mut self.live.store;
-            let guest_state = val_i32(self.live.state.get(&mut *st));
+            let live = &mut *self.live;
+            let st = &mut live.store;
+            let guest_state = val_i32(live.state.get(&mut *st));
             let after = if guest_state == state::REWINDING {
                 // Trapped before reaching the pause point again.
-                val_i64(self.live.gas_saved.get(&mut *st))
+                val_i64(live.gas_saved.get(&mut *st))
             } else {
-                val_i64(self.live.gas.get(&mut *st))
+                val_i64(live.gas.get(&mut *st))
             };
             // The balance lives in a local of each function between calls
             // and pause points, so after a trap the global holds the value
@@ -522,9 +542,9 @@ impl Executor {
                     return Ok(RunOutcome::Finished);
                 }
                 Ok(_) if guest_state == state::UNWINDING => {
-                    self.live
-                        .state
-                        .set(&mut self.live.store, Val::I32(state::NORMAL))
+                    let live = &mut *self.live;
+                    live.state
+                        .set(&mut live.store, Val::I32(state::NORMAL))
                         .map_err(internal)?;
                     self.status = Status::Paused;
                     return Ok(RunOutcome::Paused);
@@ -555,7 +575,7 @@ impl Executor {
         resuming: bool,
         host: &mut dyn Host,
     ) -> Result<Option<u32>> {
-        let live = &mut self.live;
+        let live = &mut *self.live;
         let st = &mut live.store;
         let set = |g: &Global, st: &mut Store<StoreData>, v: Val| g.set(st, v).map_err(internal);
         set(&live.depth, st, Val::I32(0))?;
@@ -595,7 +615,7 @@ impl Executor {
                 "a trapped executor has no state to save".into(),
             ));
         }
-        let live = &mut self.live;
+        let live = &mut *self.live;
         let st = &mut live.store;
         let globals = live
             .globals
@@ -782,23 +802,23 @@ impl Executor {
         // swapped in. Either way nothing changes before the last step that
         // can fail (growing the memory); the rest cannot fail on a parsed
         // snapshot that passed the checks above.
-        let st = &mut self.live.store;
-        let reusable = match (self.live.memory, mem_len) {
+        let live = &mut *self.live;
+        let st = &mut live.store;
+        let reusable = match (live.memory, mem_len) {
             (Some(mem), Some(len)) => mem.data_size(&*st) as u64 <= len,
             _ => true,
-        } && self
-            .live
+        } && live
             .drop_masks
             .iter()
             .zip(snapshot.drop_masks())
             .all(|(g, snap)| val_i64(g.get(&mut *st)) as u64 & !snap == 0);
         if reusable {
             let mut zero_from = 0;
-            if let (Some(mem), Some(len)) = (self.live.memory, mem_len) {
+            if let (Some(mem), Some(len)) = (live.memory, mem_len) {
                 zero_from = grow_to(mem, st, len)?;
             }
             st.data_mut().wasi = wasi;
-            let result = apply(&mut self.live, snapshot, zero_from);
+            let result = apply(live, snapshot, zero_from);
             if let Err(e) = result {
                 // Unreachable for parsed snapshots; never leave a
                 // half-applied state usable.
@@ -813,7 +833,8 @@ impl Executor {
                 zero_from = grow_to(mem, &mut live.store, len)?;
             }
             apply(&mut live, snapshot, zero_from)?;
-            self.live = live;
+            // Drops the previous instance.
+            *self.live = live;
         }
         self.phase = snapshot.phase();
         self.status = snapshot.status();
@@ -821,6 +842,137 @@ impl Executor {
         self.used = snapshot.gas_used();
         self.trap = None;
         Ok(())
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        // SAFETY: `live` is never used again; this is its only `take`.
+        let live = unsafe { ManuallyDrop::take(&mut self.live) };
+        let key = pool::Key::new(
+            &self.program,
+            &self.config,
+            &self.entry_name,
+            self.wasi.is_some(),
+        );
+        pool::give_back(key, live);
+    }
+}
+
+/// Instances of dropped executors, kept for the next executor of the same
+/// program, memory limit, entry and WASI setting: creating and unmapping an
+/// instance (two ~4 GiB reservations, page faults on first touch) costs
+/// more than resetting one. A recycled instance is reset to the program's
+/// state right after instantiation — every byte of its memory, every
+/// global, the table, the segment drops, no unwind frames, a new WASI
+/// state — so nothing of the previous guest survives. Only instances whose
+/// memory never grew (memories do not shrink), no larger than
+/// [`pool::MAX_MEMORY_BYTES`], that dropped no segment and kept their table
+/// size are kept, at most [`pool::CAPACITY`] in the process.
+mod pool {
+    use std::sync::{Arc, Mutex, Weak};
+
+    use super::{apply, val_i64, ExecutorConfig, Live, Program, Wasi, PAGE};
+    use crate::snapshot::Snapshot;
+
+    /// Instances kept in the process (each holds its address space
+    /// reservation and its touched pages).
+    pub const CAPACITY: usize = 16;
+    /// Larger memories are not kept (their pages would stay resident).
+    pub const MAX_MEMORY_BYTES: u64 = 4 << 20;
+
+    pub struct Key {
+        program: Weak<Program>,
+        memory_limit_pages: u64,
+        entry: String,
+        wasi: bool,
+    }
+
+    impl Key {
+        pub fn new(p: &Arc<Program>, c: &ExecutorConfig, entry: &str, wasi: bool) -> Key {
+            Key {
+                program: Arc::downgrade(p),
+                memory_limit_pages: c.memory_limit_pages,
+                entry: entry.to_string(),
+                wasi,
+            }
+        }
+        fn matches(&self, other: &Key) -> bool {
+            Weak::ptr_eq(&self.program, &other.program)
+                && self.memory_limit_pages == other.memory_limit_pages
+                && self.entry == other.entry
+                && self.wasi == other.wasi
+        }
+    }
+
+    struct Pooled {
+        key: Key,
+        live: Live,
+    }
+
+    // SAFETY: the only field of a `Live` that is not `Send` is
+    // `StoreData::host`, a pointer to the host of the `run` in progress; it
+    // is `None` outside `run`, so always in the pool. Everything else in the
+    // store is owned data (wasmtime's `Store<T>` is `Send` for `T: Send`).
+    unsafe impl Send for Pooled {}
+
+    static POOL: Mutex<Vec<Pooled>> = Mutex::new(Vec::new());
+
+    /// A recycled instance for `key`, reset to `initial`, with `wasi` as its
+    /// WASI state; `None` when the pool has none.
+    pub fn take(key: &Key, initial: &Snapshot, wasi: Option<Box<Wasi>>) -> Option<Live> {
+        let mut live = {
+            let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+            let i = pool.iter().position(|p| p.key.matches(key))?;
+            pool.swap_remove(i).live
+        };
+        live.store.data_mut().wasi = wasi;
+        let len = live.memory.map(|m| m.data_size(&live.store)).unwrap_or(0);
+        // Nothing may be assumed zero: every byte is written.
+        apply(&mut live, initial, len).ok()?;
+        Some(live)
+    }
+
+    /// Keeps `live` for reuse when it can be reset completely; drops it
+    /// otherwise.
+    pub fn give_back(key: Key, mut live: Live) {
+        let Some(program) = key.program.upgrade() else {
+            return;
+        };
+        let Some(initial) = program.initial_state().get() else {
+            return;
+        };
+        let st = &mut live.store;
+        let memory_len = live.memory.map(|m| m.data_size(&*st) as u64);
+        let reusable = memory_len == initial.memory_len()
+            && memory_len.unwrap_or(0) <= MAX_MEMORY_BYTES
+            && memory_len.unwrap_or(0).is_multiple_of(PAGE)
+            && live
+                .drop_masks
+                .iter()
+                .all(|g| val_i64(g.get(&mut *st)) == 0)
+            && match (&live.table, initial.table()) {
+                (Some((t, _)), Some(slots)) => t.size(&*st) == slots.len() as u64,
+                (None, None) => true,
+                _ => false,
+            }
+            && st.data().host.is_none();
+        if !reusable {
+            return;
+        }
+        st.data_mut().wasi = None;
+        drop(program);
+        let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
+        pool.retain(|p| p.key.program.strong_count() > 0);
+        if pool.len() >= CAPACITY {
+            // The oldest goes (its instance is dropped outside the lock).
+            let old = pool.remove(0);
+            pool.push(Pooled { key, live });
+            drop(pool);
+            drop(old);
+        } else {
+            pool.push(Pooled { key, live });
+        }
     }
 }
 

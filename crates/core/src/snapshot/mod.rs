@@ -734,11 +734,17 @@ pub(crate) fn encode_memory(mem: &[u8]) -> Vec<u8> {
             .collect();
         &copied
     };
-    // One pass into a buffer of the largest possible size (records
-    // alternate zero runs of at least two words and literals, so there are
-    // at most n / 2 + 1 of them): only the pages written are ever touched,
-    // and the rest is given back at the end.
-    let mut out = Vec::with_capacity(mem.len() + 20 * (words.len() / 2 + 1));
+    // Large memories: one pass into a buffer of the largest possible size
+    // (records alternate zero runs of at least two words and literals, so
+    // there are at most n / 2 + 1 of them): only the pages written are ever
+    // touched, and the rest is given back at the end. Small ones: a growing
+    // buffer, because a worst-case buffer past the allocator's mmap
+    // threshold costs a map and an unmap per snapshot (10 µs for 64 KiB).
+    let mut out = if mem.len() > 1 << 20 {
+        Vec::with_capacity(mem.len() + 20 * (words.len() / 2 + 1))
+    } else {
+        Vec::new()
+    };
     zero_runs(words, |zeros, l0, end| {
         put_varint(&mut out, zeros as u64);
         put_varint(&mut out, (end - l0) as u64);

@@ -396,13 +396,16 @@
     i32.store 1 offset=4
     local.get 4
     local.get 3
-    i32.store 1 offset=8
+    i64.extend_i32_u
+    i64.store 1 offset=8
     local.get 4
     local.get 2
-    i32.store 1 offset=16
+    i64.extend_i32_u
+    i64.store 1 offset=16
     local.get 4
     local.get 1
-    i32.store 1 offset=24
+    i64.extend_i32_u
+    i64.store 1 offset=24
     local.get 4
     i32.const 32
     i32.add

@@ -432,22 +432,28 @@
     i32.store offset=4
     local.get 9
     local.get 0
-    i32.store offset=8
+    i64.extend_i32_u
+    i64.store offset=8
     local.get 9
     local.get 5
-    i32.store offset=16
+    i64.extend_i32_u
+    i64.store offset=16
     local.get 9
     local.get 1
-    i32.store offset=24
+    i64.extend_i32_u
+    i64.store offset=24
     local.get 9
     local.get 6
-    i32.store offset=32
+    i64.extend_i32_u
+    i64.store offset=32
     local.get 9
     local.get 7
-    i32.store offset=40
+    i64.extend_i32_u
+    i64.store offset=40
     local.get 9
     local.get 8
-    i32.store offset=48
+    i64.extend_i32_u
+    i64.store offset=48
     local.get 9
     i32.const 56
     i32.add
@@ -646,10 +652,12 @@
     i32.store offset=4
     local.get 5
     local.get 3
-    i32.store offset=8
+    i64.extend_i32_u
+    i64.store offset=8
     local.get 5
     local.get 4
-    i32.store offset=16
+    i64.extend_i32_u
+    i64.store offset=16
     local.get 5
     i32.const 24
     i32.add

@@ -186,7 +186,8 @@
     i32.store 1 offset=4
     local.get 2
     local.get 0
-    i32.store 1 offset=8
+    i64.extend_i32_u
+    i64.store 1 offset=8
     local.get 2
     i32.const 16
     i32.add
