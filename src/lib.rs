@@ -269,7 +269,7 @@ fn parse_options<'env>(env: &Env, value: Option<Unknown<'env>>) -> Result<Parsed
 /// runs out, resumes exactly where it stopped, and saves its whole running
 /// state as a snapshot (`serializeMemory`) that another Executor — in this
 /// or another process — can continue (`deserializeMemory`).
-#[napi(custom_finalize)]
+#[napi]
 pub struct Executor {
     /// `None` once freed (`free()`).
     inner: RefCell<Option<core::Executor>>,
@@ -287,22 +287,6 @@ pub struct Executor {
     import_threw: Cell<bool>,
     /// A Rust panic was caught: the state is unknown, every call fails.
     poisoned: Cell<bool>,
-    /// Bytes reported to V8 as external memory (see `report_memory`).
-    reported: Cell<i64>,
-}
-
-/// What one executor costs besides its guest memory, as reported to V8: the
-/// unwind memory's first page, the instance and the store.
-const EXECUTOR_OVERHEAD_BYTES: i64 = 128 * 1024;
-
-impl ObjectFinalize for Executor {
-    fn finalize(self, env: Env) -> Result<()> {
-        let reported = self.reported.get();
-        if reported != 0 {
-            env.adjust_external_memory(-reported)?;
-        }
-        Ok(())
-    }
 }
 
 impl Executor {
@@ -336,23 +320,6 @@ impl Executor {
             &message,
             &[],
         )
-    }
-
-    /// Tells V8 what this executor holds outside its heap (guest memory plus
-    /// [`EXECUTOR_OVERHEAD_BYTES`]; 0 once freed), as V8 itself does for a
-    /// `WebAssembly.Memory`, so that dropping many executors makes V8
-    /// collect them (and release their address space) sooner.
-    fn report_memory(&self, env: &Env) {
-        let now = match self.inner.try_borrow().as_deref() {
-            Ok(Some(inner)) => inner.memory_size() as i64 + EXECUTOR_OVERHEAD_BYTES,
-            Ok(None) => 0,
-            Err(_) => return,
-        };
-        let delta = now - self.reported.get();
-        // Best effort: a failed report only affects when V8 collects.
-        if delta != 0 && env.adjust_external_memory(delta).is_ok() {
-            self.reported.set(now);
-        }
     }
 
     fn freed(env: &Env, what: &str) -> Error {
@@ -511,12 +478,9 @@ impl Executor {
                 retained,
                 import_threw: Cell::new(false),
                 poisoned: Cell::new(false),
-                reported: Cell::new(0),
             })
         }));
-        let executor = attempt.unwrap_or_else(|payload| Err(panic_error(&env, &*payload)))?;
-        executor.report_memory(&env);
-        Ok(executor)
+        attempt.unwrap_or_else(|payload| Err(panic_error(&env, &*payload)))
     }
 
     /// Adds `gas` (a non-negative safe integer or a bigint) to the balance
@@ -545,8 +509,6 @@ impl Executor {
             threw: false,
         };
         let outcome = self.guarded(&env, || Ok(inner.run(gas, &mut host)))?;
-        drop(inner);
-        self.report_memory(&env);
         match outcome {
             Ok(core::RunOutcome::Finished) => Ok(true),
             Ok(core::RunOutcome::Paused) => Ok(false),
@@ -623,10 +585,7 @@ impl Executor {
                 self.retained.clear_thrown(&env)?;
             }
             Ok(())
-        })?;
-        drop(inner);
-        self.report_memory(&env);
-        Ok(())
+        })
     }
 
     /// `'ready'` (nothing ran yet), `'paused'`, `'finished'` or `'trapped'`;
@@ -647,7 +606,7 @@ impl Executor {
     /// Releases the instance now: its memory and its ~8 GiB address space
     /// reservation, which otherwise wait until V8 collects the object (a
     /// host that discards many executors should free them). Small instances
-    /// are reset and kept for the next `new Executor` of the same module and
+    /// (up to 256 KiB of memory) are reset and kept for the next `new Executor` of the same module and
     /// options instead (at most 16 in the process), which makes that one
     /// cheaper. Every later call throws `ERR_EXECUTOR_FREED` (`status` is
     /// `'freed'`); freeing again does nothing. Take a snapshot first to keep
@@ -664,9 +623,7 @@ impl Executor {
         self.guarded(&env, || {
             drop(freed);
             Ok(())
-        })?;
-        self.report_memory(&env);
-        Ok(())
+        })
     }
 
     /// The same as `free()`, so `using executor = new Executor(...)` frees it
