@@ -380,6 +380,9 @@ fn is_wrapped(env: &Env, object: &Object) -> bool {
     status == napi::sys::Status::napi_ok
 }
 
+/// Snapshots up to this size are copied into V8-owned Buffers.
+const SMALL_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Largest offset or length `readMemory`/`writeMemory` take.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
@@ -532,14 +535,25 @@ impl Executor {
     /// process. `undefined` once trapped. `ERR_EXECUTOR_BUSY` from inside an
     /// import.
     #[napi(ts_return_type = "Buffer | undefined")]
-    pub fn serialize_memory(&self, env: Env) -> Result<Either<Buffer, ()>> {
-        let mut inner = self.inner_mut(&env, "serializeMemory()")?;
-        self.guarded(&env, || {
+    pub fn serialize_memory<'env>(
+        &self,
+        env: &'env Env,
+    ) -> Result<Either3<BufferSlice<'env>, Buffer, ()>> {
+        let mut inner = self.inner_mut(env, "serializeMemory()")?;
+        self.guarded(env, || {
             if inner.status() == core::Status::Trapped {
-                return Ok(Either::B(()));
+                return Ok(Either3::C(()));
             }
-            let snapshot = inner.snapshot().map_err(|e| core_error(&env, &e))?;
-            Ok(Either::A(snapshot.to_bytes().into()))
+            let snapshot = inner.snapshot().map_err(|e| core_error(env, &e))?;
+            let bytes = snapshot.to_bytes();
+            // A small snapshot is copied into a V8-owned Buffer: cheaper than
+            // an external one (finalizer, external-memory accounting); a large
+            // one is handed over without a copy.
+            if bytes.len() <= SMALL_BUFFER_BYTES {
+                Ok(Either3::A(BufferSlice::copy_from(env, &bytes)?))
+            } else {
+                Ok(Either3::B(bytes.into()))
+            }
         })
     }
 
