@@ -49,10 +49,10 @@ function newestMtime(entry) {
 const cli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'package.json')
 if (!fs.existsSync(cli)) {
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
-  // `npm install` follows package-lock.json (and leaves it unchanged) like
-  // `npm ci`, but npm 11 refuses `npm ci` on this lock file: it reports the
-  // other platforms' optional packages of @napi-rs/cli's dependencies as
-  // missing (npm/cli#4828).
+  // `npm install` follows package-lock.json and leaves it unchanged (the
+  // lock lists every platform's optional packages of @napi-rs/cli's
+  // dependencies; one written without them, npm/cli#4828, made npm 11
+  // rewrite it on every fresh clone and refuse `npm ci`).
   run(npm, ['install', '--no-audit', '--no-fund'])
 }
 
