@@ -323,9 +323,8 @@ impl Executor {
     }
 
     fn freed(env: &Env, what: &str) -> Error {
-        let message = format!(
-            "cannot call {what}: this executor was freed (free() or [Symbol.dispose]())"
-        );
+        let message =
+            format!("cannot call {what}: this executor was freed (free() or [Symbol.dispose]())");
         js_error(
             env,
             ErrorClass::Plain,
@@ -620,9 +619,9 @@ impl Executor {
     /// Releases the instance now: its memory and its ~8 GiB address space
     /// reservation, which otherwise wait until V8 collects the object (a
     /// host that discards many executors should free them). Small instances
-    /// (up to 256 KiB of memory) are reset and kept for the next `new Executor` of the same module and
-    /// options instead (at most 16 in the process), which makes that one
-    /// cheaper. Every later call throws `ERR_EXECUTOR_FREED` (`status` is
+    /// (up to 256 KiB of memory) are reset and kept instead for the next
+    /// `new Executor` of the same module and options (at most 16 in the
+    /// process), which makes that one cheaper. Every later call throws `ERR_EXECUTOR_FREED` (`status` is
     /// `'freed'`); freeing again does nothing. Take a snapshot first to keep
     /// the state. `ERR_EXECUTOR_BUSY` from inside one of its imports.
     /// `executor[Symbol.dispose]()` is the same, for `using`.

@@ -517,7 +517,10 @@ fn instances_that_cannot_be_reset_are_not_recycled() {
         assert_eq!(a.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished);
         drop(a);
         let mut b = executor(&p, 4);
-        assert!(!b.is_recycled(), "mode {mode}: reused an instance it cannot reset");
+        assert!(
+            !b.is_recycled(),
+            "mode {mode}: reused an instance it cannot reset"
+        );
         assert_eq!(b.snapshot().unwrap().to_bytes(), fresh_state);
         drop(drained);
     }

@@ -974,7 +974,13 @@ impl FuncPass<'_> {
                         st.func.block_mut(inner).ty = InstrSeqType::Simple(None);
                         let site = vec![synth(Loop { seq: inner })];
                         let refund = st.header_cost.get(&inner).copied().unwrap_or(0);
-                        items.push(Item::Site(self.guarded(st, lo, hi, site, Finish::BeforeLoop(refund))));
+                        items.push(Item::Site(self.guarded(
+                            st,
+                            lo,
+                            hi,
+                            site,
+                            Finish::BeforeLoop(refund),
+                        )));
                         for &l in lower_l.iter().chain(res_l.iter()) {
                             cur.push(lget(l));
                         }
@@ -1198,7 +1204,13 @@ impl FuncPass<'_> {
                             alternative: not_negative,
                         }),
                     ]);
-                    items.push(Item::Site(self.guarded(st, k, k + 1, site, Finish::AfterSite)));
+                    items.push(Item::Site(self.guarded(
+                        st,
+                        k,
+                        k + 1,
+                        site,
+                        Finish::AfterSite,
+                    )));
                     st.pool.put(st.locals, &arg_l);
                     for &l in lower_l.iter().chain(res_l.iter()) {
                         cur.push(lget(l));

@@ -358,7 +358,10 @@ impl Executor {
             .and_then(|initial| pool::take(&key, initial, fresh_wasi()));
         let (live, fresh) = match recycled {
             Some(live) => (live, false),
-            None => (instantiate(&program, &config, &entry_name, fresh_wasi())?, true),
+            None => (
+                instantiate(&program, &config, &entry_name, fresh_wasi())?,
+                true,
+            ),
         };
         let mut executor = Executor {
             wasi,
@@ -377,7 +380,12 @@ impl Executor {
             used: 0,
             trap: None,
         };
-        if fresh && executor.program.initial_state().get().is_none() {
+        // Only instances the pool may keep need the initial state (taking
+        // it scans the memory).
+        if fresh
+            && executor.program.initial_state().get().is_none()
+            && executor.memory_size() <= pool::MAX_MEMORY_BYTES
+        {
             let initial = executor.snapshot()?;
             let _ = executor.program.initial_state().set(initial);
         }
