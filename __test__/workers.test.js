@@ -87,3 +87,37 @@ test('terminating a worker in the middle of its runs leaves the process healthy'
   const again = await result(startWorker({ gas: 100000 }))
   assert.equal(again.printed.length, COUNT)
 })
+
+test('instances freed in a worker that has exited serve executors of the main thread correctly', async () => {
+  // Executors freed in the worker go to the process-wide instance pool;
+  // the main thread's next executors of the same module and limit reuse
+  // them, reset to the initial state.
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads')
+     const { Executor } = require(workerData.addon)
+     let printed = 0
+     for (let k = 0; k < 20; k++) {
+       const e = new Executor(workerData.wasm, 2, { print: () => printed++ })
+       e.run(3000 + k)
+       e.free()
+     }
+     parentPort.postMessage(printed)`,
+    { eval: true, workerData: { addon: path.resolve(__dirname, '..'), wasm: countWasm() } },
+  )
+  const printedThere = await new Promise((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  assert.ok(printedThere > 0)
+  await worker.terminate()
+  for (let k = 0; k < 20; k++) {
+    const printed = []
+    const executor = new Executor(countWasm(), 2, { print: (i) => printed.push(i) })
+    assert.equal(executor.status, 'ready')
+    assert.equal(executor.gasUsed, 0n)
+    while (!executor.run(50000 + k));
+    assertConsecutive(printed)
+    assert.equal(printed.length, COUNT)
+    executor.free()
+  }
+})
