@@ -673,6 +673,21 @@ impl FuncPass<'_> {
         v
     }
 
+    /// A sequence that pauses at site `k`: `state = unwinding; br $unwind (k)`.
+    fn pause_at(&self, st: &mut State<'_>, k: u32) -> InstrSeqId {
+        new_seq(
+            st.func,
+            vec![
+                const_i32(state_code::UNWINDING),
+                gset(self.ids.state),
+                const_i32(k as i32),
+                synth(Br {
+                    block: st.unwind_label,
+                }),
+            ],
+        )
+    }
+
     /// The check of pause site `k`:
     /// `gas = new_gas; if (gas < 0) { state = unwinding; br $unwind (k) }`.
     ///
@@ -696,17 +711,7 @@ impl FuncPass<'_> {
         k: u32,
         new_gas: Vec<(Instr, InstrLocId)>,
     ) -> Vec<(Instr, InstrLocId)> {
-        let unwinding = new_seq(
-            st.func,
-            vec![
-                const_i32(1),
-                gset(self.ids.state),
-                const_i32(k as i32),
-                synth(Br {
-                    block: st.unwind_label,
-                }),
-            ],
-        );
+        let unwinding = self.pause_at(st, k);
         let empty = new_seq(st.func, vec![]);
         let mut code = new_gas;
         code.extend([
@@ -1172,17 +1177,7 @@ impl FuncPass<'_> {
                             }),
                         ],
                     );
-                    let pause_after = new_seq(
-                        st.func,
-                        vec![
-                            const_i32(state_code::UNWINDING),
-                            gset(self.ids.state),
-                            const_i32(k as i32 + 1),
-                            synth(Br {
-                                block: st.unwind_label,
-                            }),
-                        ],
-                    );
+                    let pause_after = self.pause_at(st, k + 1);
                     let negative = new_seq(
                         st.func,
                         vec![
@@ -1400,17 +1395,7 @@ impl FuncPass<'_> {
                 }),
             ],
         );
-        let pausing = new_seq(
-            st.func,
-            vec![
-                const_i32(state_code::UNWINDING),
-                gset(self.ids.state),
-                const_i32(k as i32),
-                synth(Br {
-                    block: st.unwind_label,
-                }),
-            ],
-        );
+        let pausing = self.pause_at(st, k);
         let slow = new_seq(
             st.func,
             vec![
