@@ -264,6 +264,14 @@ struct State<'f> {
     locals: &'f mut ModuleLocals,
     types: &'f ModuleTypes,
     pool: TempPool,
+    /// Temps never read after a pause site, so never saved in frames: the
+    /// arguments of a call to a guest function (a rewind re-runs the call,
+    /// and the callee takes its parameters from its own frame) and the
+    /// condition of an `if` around sites (a rewind picks the arm by the
+    /// target site). Kept apart from `pool` so they are never reused for a
+    /// value that lives across a site; out of frames, they are dead during
+    /// the call, which keeps registers free on the fast path.
+    unsaved: TempPool,
     labels: HashMap<InstrSeqId, LabelFix>,
     has_pci: HashMap<InstrSeqId, bool>,
     next_site: u32,
@@ -409,6 +417,9 @@ impl FuncPass<'_> {
             pool: TempPool {
                 free: HashMap::new(),
             },
+            unsaved: TempPool {
+                free: HashMap::new(),
+            },
             labels: HashMap::new(),
             has_pci: HashMap::new(),
             next_site: 0,
@@ -456,8 +467,16 @@ impl FuncPass<'_> {
         let mut saved: Vec<LocalId> = st.func.args.clone();
         let mut seen: HashSet<LocalId> = saved.iter().copied().collect();
         collect_locals(st.func, body, &mut saved, &mut seen);
+        let unsaved: HashSet<LocalId> = st.unsaved.free.values().flatten().copied().collect();
+        // The depth weight estimates native stack: unsaved temps still take
+        // a slot or a register there, so they still count in it.
+        let unsaved_used = saved.iter().filter(|l| unsaved.contains(l)).count() as u32;
         saved.retain(|l| {
-            *l != st.ri && *l != st.gas_tmp && *l != st.depth_tmp && Some(*l) != st.depth_local
+            *l != st.ri
+                && *l != st.gas_tmp
+                && *l != st.depth_tmp
+                && Some(*l) != st.depth_local
+                && !unsaved.contains(l)
         });
         for l in &saved {
             if matches!(st.locals.get(*l).ty(), ValType::Ref(_)) {
@@ -541,7 +560,7 @@ impl FuncPass<'_> {
         let depth_weight = if is_leaf {
             0
         } else {
-            frame_bytes + SLOT * self.stack.max_height + 64
+            frame_bytes + SLOT * (self.stack.max_height + unsaved_used) + 64
         };
         if !is_leaf {
             patch_weight(st.func, depth_weight);
@@ -933,7 +952,7 @@ impl FuncPass<'_> {
                     let (params, results) = seq_types(st.types, st.func.block(inner).ty);
                     if pci && self.has_pci(st, inner) {
                         let (lower, _) = self.frame_split(loc, params.len())?;
-                        let p = self.spill(st, &mut cur, &lower, &params);
+                        let p = self.spill(st, &mut cur, &lower, &params, 0);
                         let lower_l = p.0;
                         let param_l = p.1;
                         flush(&mut items, &mut cur);
@@ -965,7 +984,7 @@ impl FuncPass<'_> {
                     let (params, results) = seq_types(st.types, st.func.block(inner).ty);
                     if pci {
                         let (lower, _) = self.frame_split(loc, params.len())?;
-                        let (lower_l, param_l) = self.spill(st, &mut cur, &lower, &params);
+                        let (lower_l, param_l) = self.spill(st, &mut cur, &lower, &params, 0);
                         flush(&mut items, &mut cur);
                         let res_l: Vec<LocalId> =
                             results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
@@ -1007,9 +1026,9 @@ impl FuncPass<'_> {
                     let pci_if = self.has_pci(st, consequent) || self.has_pci(st, alternative);
                     if pci && pci_if {
                         let (lower, _) = self.frame_split(loc, params.len() + 1)?;
-                        let cond = st.pool.get(st.locals, ValType::I32);
+                        let cond = st.unsaved.get(st.locals, ValType::I32);
                         cur.push(lset(cond));
-                        let (lower_l, param_l) = self.spill(st, &mut cur, &lower, &params);
+                        let (lower_l, param_l) = self.spill(st, &mut cur, &lower, &params, 0);
                         flush(&mut items, &mut cur);
                         let res_l: Vec<LocalId> =
                             results.iter().map(|t| st.pool.get(st.locals, *t)).collect();
@@ -1056,7 +1075,7 @@ impl FuncPass<'_> {
                         for &l in lower_l.iter().chain(res_l.iter()) {
                             cur.push(lget(l));
                         }
-                        st.pool.put(st.locals, &[cond]);
+                        st.unsaved.put(st.locals, &[cond]);
                         st.pool.put(st.locals, &param_l);
                         st.pool.put(st.locals, &lower_l);
                         st.pool.put(st.locals, &res_l);
@@ -1146,7 +1165,13 @@ impl FuncPass<'_> {
                         _ => unreachable!(),
                     };
                     let (lower, _) = self.frame_split(loc, params.len())?;
-                    let (lower_l, arg_l) = self.spill(st, &mut cur, &lower, &params);
+                    // Every argument but `call_indirect`'s table index
+                    // (which a rewind needs to call the same function).
+                    let unsaved = match i {
+                        Instr::CallIndirect(_) => params.len() - 1,
+                        _ => params.len(),
+                    };
+                    let (lower_l, arg_l) = self.spill(st, &mut cur, &lower, &params, unsaved);
                     flush(&mut items, &mut cur);
                     // Two sites: `k` for a pause below the call, `k + 1` for
                     // a pause right after it (see below).
@@ -1206,7 +1231,8 @@ impl FuncPass<'_> {
                         site,
                         Finish::AfterSite,
                     )));
-                    st.pool.put(st.locals, &arg_l);
+                    st.unsaved.put(st.locals, &arg_l[..unsaved]);
+                    st.pool.put(st.locals, &arg_l[unsaved..]);
                     for &l in lower_l.iter().chain(res_l.iter()) {
                         cur.push(lget(l));
                     }
@@ -1217,7 +1243,7 @@ impl FuncPass<'_> {
                     let (unit, count_arg, bytes) = self.dynamic_cost(i).unwrap();
                     let (params, results) = dynamic_op_types(i);
                     let (lower, _) = self.frame_split(loc, params.len())?;
-                    let (lower_l, arg_l) = self.spill(st, &mut cur, &lower, &params);
+                    let (lower_l, arg_l) = self.spill(st, &mut cur, &lower, &params, 0);
                     flush(&mut items, &mut cur);
                     let k = self.alloc_site(st);
                     let res_l: Vec<LocalId> =
@@ -1582,8 +1608,19 @@ impl FuncPass<'_> {
         cur: &mut Vec<(Instr, InstrLocId)>,
         lower: &[ValType],
         inputs: &[ValType],
+        unsaved_inputs: usize,
     ) -> (Vec<LocalId>, Vec<LocalId>) {
-        let in_l: Vec<LocalId> = inputs.iter().map(|t| st.pool.get(st.locals, *t)).collect();
+        let in_l: Vec<LocalId> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if i < unsaved_inputs {
+                    st.unsaved.get(st.locals, *t)
+                } else {
+                    st.pool.get(st.locals, *t)
+                }
+            })
+            .collect();
         let low_l: Vec<LocalId> = lower.iter().map(|t| st.pool.get(st.locals, *t)).collect();
         for &l in in_l.iter().rev() {
             cur.push(lset(l));

@@ -47,7 +47,7 @@
               global.get 2
               if ;; label = @6
                 global.get 3
-                i32.const 56
+                i32.const 40
                 i32.sub
                 local.tee 9
                 global.set 3
@@ -75,18 +75,12 @@
                 local.set 0
                 local.get 9
                 i32.load offset=16
-                local.set 5
-                local.get 9
-                i32.load offset=24
                 local.set 1
                 local.get 9
-                i32.load offset=32
-                local.set 6
-                local.get 9
-                i32.load offset=40
+                i32.load offset=24
                 local.set 7
                 local.get 9
-                i32.load offset=48
+                i32.load offset=32
                 local.set 8
                 local.get 2
                 i32.const 1
@@ -435,27 +429,19 @@
     i64.extend_i32_u
     i64.store offset=8
     local.get 9
-    local.get 5
+    local.get 1
     i64.extend_i32_u
     i64.store offset=16
     local.get 9
-    local.get 1
+    local.get 7
     i64.extend_i32_u
     i64.store offset=24
     local.get 9
-    local.get 6
+    local.get 8
     i64.extend_i32_u
     i64.store offset=32
     local.get 9
-    local.get 7
-    i64.extend_i32_u
-    i64.store offset=40
-    local.get 9
-    local.get 8
-    i64.extend_i32_u
-    i64.store offset=48
-    local.get 9
-    i32.const 56
+    i32.const 40
     i32.add
     global.set 3
     i32.const 0
@@ -491,7 +477,7 @@
               global.get 2
               if ;; label = @6
                 global.get 3
-                i32.const 24
+                i32.const 16
                 i32.sub
                 local.tee 5
                 global.set 3
@@ -516,9 +502,6 @@
                 end
                 local.get 5
                 i32.load offset=8
-                local.set 3
-                local.get 5
-                i32.load offset=16
                 local.set 4
                 local.get 0
                 i32.const 1
@@ -651,15 +634,11 @@
     local.get 0
     i32.store offset=4
     local.get 5
-    local.get 3
+    local.get 4
     i64.extend_i32_u
     i64.store offset=8
     local.get 5
-    local.get 4
-    i64.extend_i32_u
-    i64.store offset=16
-    local.get 5
-    i32.const 24
+    i32.const 16
     i32.add
     global.set 3
     i32.const 0
