@@ -525,3 +525,70 @@ fn dropped_data_segment_stays_dropped_after_restore() {
         );
     }
 }
+
+/// Gas after a trap right after a pause site, after a call and after a
+/// dynamic-cost operator: the same in every slicing (a resumed run restarts
+/// at the pause site, so the balance the site stores must be the one the
+/// unsliced run has there; a missing or misplaced store of the balance
+/// makes the unsliced run trap with an older balance).
+#[test]
+fn trap_gas_is_slicing_independent_next_to_pause_sites() {
+    // `calls`: a loop calling a function; the trap comes after the loop.
+    // `divides`: a division that traps right after the loop header.
+    // `fills`: a `memory.fill` that goes out of bounds right after the
+    // header.
+    let bodies = [
+        (
+            "calls",
+            "(loop $l
+            (local.set 1 (i32.add (local.get 1) (call $id (i32.const 1))))
+            (br_if $l (i32.lt_u (local.get 1) (local.get 0))))
+          (drop (i32.div_u (i32.const 7) (i32.sub (local.get 1) (local.get 0))))",
+        ),
+        (
+            "divides",
+            "(loop $l
+            (local.set 2 (i32.add (local.get 2)
+              (i32.div_u (i32.const 10) (i32.sub (local.get 0) (local.get 1)))))
+            (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+            (br_if $l (i32.const 1)))",
+        ),
+        (
+            "fills",
+            "(loop $l
+            (memory.fill (i32.mul (local.get 1) (i32.const 13107)) (i32.const 1) (i32.const 8))
+            (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+            (br_if $l (i32.const 1)))",
+        ),
+    ];
+    for (name, body) in bodies {
+        let wat = format!(
+            r#"(module
+              (memory 1 1)
+              (func $id (param i32) (result i32) (local.get 0))
+              (func $f (param i32) (local i32 i32) {body})
+              (func (export "entry") (call $f (i32.const 6))))"#
+        );
+        let p = program(&wat);
+        let mut e = executor(&p);
+        match e.run(1 << 40, &mut Recorder::default()) {
+            Err(Error::Trap { .. }) => {}
+            other => panic!("{name}: expected a trap, got {other:?}"),
+        }
+        let total = e.gas_used();
+        assert!(total > 20, "{name}: {total}");
+        for slice in 1..=total + 2 {
+            let mut e = executor(&p);
+            let mut pauses = 0;
+            let end = loop {
+                match e.run(slice, &mut Recorder::default()) {
+                    Ok(RunOutcome::Paused) => pauses += 1,
+                    other => break other,
+                }
+                assert!(pauses <= total, "{name}: slice {slice} does not end");
+            };
+            assert!(matches!(end, Err(Error::Trap { .. })), "{name}: {end:?}");
+            assert_eq!(e.gas_used(), total, "{name}: slice {slice}");
+        }
+    }
+}
