@@ -4,9 +4,11 @@
 //! - `cargo run --release --example overhead -- FILE.wasm` prints median
 //!   wall times: uninstrumented, then unlimited gas, 1,000,000- and
 //!   10,000-gas slices.
-//! - `cargo run --release --example overhead -- FILE.wasm plain|inst N` runs
-//!   one variant N times, for instruction counts under valgrind (stable on a
-//!   loaded machine): Ir(N=2) - Ir(N=1) is one run, free of compile time.
+//! - `cargo run --release --example overhead -- FILE.wasm plain|inst|inst10k N`
+//!   runs one variant (inst10k: in 10,000-gas slices) N times, for
+//!   instruction counts under valgrind (stable on a loaded machine):
+//!   Ir(N=2) - Ir(N=1) is one run, free of compile time.
+//!   `OVERHEAD_VERBOSE=1` also prints the pauses and gas of each run.
 //!
 //! The module must export `entry` (no params) and may import functions
 //! (stubbed to return zeros) and a memory.
@@ -83,8 +85,15 @@ fn run_executor(program: &std::sync::Arc<Program>, slice: u64) -> f64 {
     )
     .unwrap();
     let t = Instant::now();
-    while e.run(slice, &mut Stub).unwrap() == RunOutcome::Paused {}
-    t.elapsed().as_secs_f64()
+    let mut pauses = 0u64;
+    while e.run(slice, &mut Stub).unwrap() == RunOutcome::Paused {
+        pauses += 1;
+    }
+    let elapsed = t.elapsed().as_secs_f64();
+    if std::env::var_os("OVERHEAD_VERBOSE").is_some() {
+        eprintln!("slice {slice}: {pauses} pauses, {} gas", e.gas_used());
+    }
+    elapsed
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -96,7 +105,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let wasm = std::fs::read(
         args.get(1)
-            .expect("usage: overhead FILE.wasm [plain|inst N]"),
+            .expect("usage: overhead FILE.wasm [plain|inst|inst10k N]"),
     )
     .unwrap();
     let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
@@ -107,6 +116,7 @@ fn main() {
             match mode.as_str() {
                 "plain" => plain.run(),
                 "inst" => run_executor(&program, u64::MAX >> 2),
+                "inst10k" => run_executor(&program, 10_000),
                 other => panic!("unknown mode {other}"),
             };
         }
