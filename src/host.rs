@@ -332,12 +332,12 @@ impl core::Host for JsHost<'_> {
         index: usize,
         args: &[core::Value],
         results: &mut [core::Value],
-        memory: &mut [u8],
+        memory: &mut core::GuestMemory<'_>,
     ) -> std::result::Result<(), core::HostError> {
         let Some(Some(import)) = self.imports.get(index) else {
             return Err(core::HostError(format!("no function for import #{index}")));
         };
-        self.guarded_call(memory, &format!("import {}", import.name), |host| {
+        self.guarded_call(memory.bytes(), &format!("import {}", import.name), |host| {
             host.call_js(import, args, results)
         })
     }

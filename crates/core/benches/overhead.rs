@@ -17,8 +17,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion};
 use wasm_sandbox_core::{
-    Executor, ExecutorConfig, Host, HostError, Program, ProgramOptions, RunOutcome, Snapshot,
-    Value, WasiConfig,
+    Executor, ExecutorConfig, GuestMemory, Host, HostError, Program, ProgramOptions, RunOutcome,
+    Snapshot, Value, WasiConfig,
 };
 use wasmtime::{Engine, Extern, Func, Instance, Memory, Module, Store};
 
@@ -44,7 +44,7 @@ impl Host for BenchHost {
         _: usize,
         args: &[Value],
         results: &mut [Value],
-        _: &mut [u8],
+        _: &mut GuestMemory<'_>,
     ) -> Result<(), HostError> {
         if let (Some(Value::I32(i)), Some(r)) = (args.first(), results.first_mut()) {
             *r = Value::I32(next(*i));

@@ -3,9 +3,11 @@
 //!
 //! - `cargo run --release --example overhead -- FILE.wasm` prints median
 //!   wall times: uninstrumented, then unlimited gas, 1,000,000- and
-//!   10,000-gas slices.
-//! - `cargo run --release --example overhead -- FILE.wasm plain|inst|inst10k N`
-//!   runs one variant (inst10k: in 10,000-gas slices) N times, for
+//!   10,000-gas slices, and 10,000-gas slices with a move to a new
+//!   executor (snapshot bytes) at every pause.
+//! - `cargo run --release --example overhead -- FILE.wasm plain|inst|inst10k|mig10k N`
+//!   runs one variant (inst10k: in 10,000-gas slices; mig10k: the same
+//!   with snapshot -> new executor -> restore at every pause) N times, for
 //!   instruction counts under valgrind (stable on a loaded machine):
 //!   Ir(N=2) - Ir(N=1) is one run, free of compile time.
 //!   `OVERHEAD_VERBOSE=1` also prints the pauses and gas of each run.
@@ -16,7 +18,8 @@
 use std::time::Instant;
 
 use wasm_sandbox_core::{
-    Executor, ExecutorConfig, Host, HostError, Program, ProgramOptions, RunOutcome, Value,
+    Executor, ExecutorConfig, GuestMemory, Host, HostError, Program, ProgramOptions, RunOutcome,
+    Snapshot, Value,
 };
 use wasmtime::{Engine, Extern, Func, Instance, Memory, Module, Store, Val};
 
@@ -27,7 +30,7 @@ impl Host for Stub {
         _: usize,
         _: &[Value],
         _: &mut [Value],
-        _: &mut [u8],
+        _: &mut GuestMemory<'_>,
     ) -> Result<(), HostError> {
         Ok(())
     }
@@ -53,6 +56,16 @@ impl Plain {
             .module
             .imports()
             .map(|i| match i.ty() {
+                // (i32) -> i32, the benchmarks' import: typed, as an
+                // embedder calling wasmtime directly would write it.
+                wasmtime::ExternType::Func(ft)
+                    if ft.params().len() == 1
+                        && ft.results().len() == 1
+                        && ft.params().all(|t| t.is_i32())
+                        && ft.results().all(|t| t.is_i32()) =>
+                {
+                    Func::wrap(&mut store, |x: i32| x ^ 0x55).into()
+                }
                 wasmtime::ExternType::Func(ft) => Func::new(&mut store, ft, |_, _, r| {
                     for x in r.iter_mut() {
                         *x = Val::I32(0);
@@ -75,19 +88,29 @@ impl Plain {
 
 /// Runs the program to the end in slices of `slice` gas; returns the time
 /// of the runs alone.
-fn run_executor(program: &std::sync::Arc<Program>, slice: u64) -> f64 {
-    let mut e = Executor::new(
-        program.clone(),
-        ExecutorConfig {
-            memory_limit_pages: 1024,
-            entry: None,
-        },
-    )
-    .unwrap();
+/// With `migrate`, every pause moves the state through snapshot bytes into
+/// a new executor, as the benchmarks' migration figure does.
+fn run_executor(program: &std::sync::Arc<Program>, slice: u64, migrate: bool) -> f64 {
+    let executor = || {
+        Executor::new(
+            program.clone(),
+            ExecutorConfig {
+                memory_limit_pages: 1024,
+                entry: None,
+            },
+        )
+        .unwrap()
+    };
+    let mut e = executor();
     let t = Instant::now();
     let mut pauses = 0u64;
     while e.run(slice, &mut Stub).unwrap() == RunOutcome::Paused {
         pauses += 1;
+        if migrate {
+            let bytes = e.snapshot().unwrap().to_bytes();
+            e = executor();
+            e.restore(&Snapshot::from_bytes(&bytes).unwrap()).unwrap();
+        }
     }
     let elapsed = t.elapsed().as_secs_f64();
     if std::env::var_os("OVERHEAD_VERBOSE").is_some() {
@@ -105,7 +128,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let wasm = std::fs::read(
         args.get(1)
-            .expect("usage: overhead FILE.wasm [plain|inst|inst10k N]"),
+            .expect("usage: overhead FILE.wasm [plain|inst|inst10k|mig10k N]"),
     )
     .unwrap();
     let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
@@ -115,8 +138,9 @@ fn main() {
         for _ in 0..n {
             match mode.as_str() {
                 "plain" => plain.run(),
-                "inst" => run_executor(&program, u64::MAX >> 2),
-                "inst10k" => run_executor(&program, 10_000),
+                "inst" => run_executor(&program, u64::MAX >> 2, false),
+                "inst10k" => run_executor(&program, 10_000, false),
+                "mig10k" => run_executor(&program, 10_000, true),
                 other => panic!("unknown mode {other}"),
             };
         }
@@ -124,10 +148,17 @@ fn main() {
     }
     let reps = 7;
     let plain_t = median((0..reps).map(|_| plain.run()).collect());
-    let time = |slice: u64| median((0..reps).map(|_| run_executor(&program, slice)).collect());
-    let unlimited = time(u64::MAX >> 2);
-    let m1 = time(1_000_000);
-    let k10 = time(10_000);
+    let time = |slice: u64, migrate: bool| {
+        median(
+            (0..reps)
+                .map(|_| run_executor(&program, slice, migrate))
+                .collect(),
+        )
+    };
+    let unlimited = time(u64::MAX >> 2, false);
+    let m1 = time(1_000_000, false);
+    let k10 = time(10_000, false);
+    let moved = time(10_000, true);
     println!("plain      {:8.2} ms", plain_t * 1e3);
     println!(
         "unlimited  {:8.2} ms  {:.2}x",
@@ -136,6 +167,7 @@ fn main() {
     );
     println!("1M slices  {:8.2} ms  {:.2}x", m1 * 1e3, m1 / plain_t);
     println!("10k slices {:8.2} ms  {:.2}x", k10 * 1e3, k10 / plain_t);
+    println!("10k + move {:8.2} ms  {:.2}x", moved * 1e3, moved / plain_t);
     println!(
         "code: original {} bytes, instrumented {} bytes",
         wasm.len(),

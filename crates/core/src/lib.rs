@@ -25,7 +25,8 @@ pub use instrument::{instrument, CostTable, InstrumentConfig, Instrumented, DEFA
 
 pub use instrument::FuncImport;
 pub use runtime::{
-    Executor, ExecutorConfig, Host, HostError, NoHost, Program, ProgramOptions, RunOutcome, Status,
+    Executor, ExecutorConfig, GuestMemory, Host, HostError, NoHost, Program, ProgramOptions,
+    RunOutcome, Status,
 };
 pub use snapshot::Snapshot;
 pub use value::{Value, ValueType};

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use wasm_sandbox_core::{
-    instrument, Error, Executor, ExecutorConfig, Host, HostError, InstrumentConfig, NoHost,
-    Program, ProgramOptions, RunOutcome, Snapshot, Status, Value,
+    instrument, Error, Executor, ExecutorConfig, GuestMemory, Host, HostError, InstrumentConfig,
+    NoHost, Program, ProgramOptions, RunOutcome, Snapshot, Status, Value,
 };
 
 fn program(wat: &str) -> Arc<Program> {
@@ -45,7 +45,7 @@ impl Host for Out {
         _: usize,
         a: &[Value],
         _: &mut [Value],
-        _: &mut [u8],
+        _: &mut GuestMemory<'_>,
     ) -> Result<(), HostError> {
         if let Value::I32(v) = a[0] {
             self.0.push(v);
@@ -197,7 +197,7 @@ fn host_errors_trap_the_executor_for_good() {
             _: usize,
             _: &[Value],
             _: &mut [Value],
-            _: &mut [u8],
+            _: &mut GuestMemory<'_>,
         ) -> Result<(), HostError> {
             Err(HostError("boom".into()))
         }
@@ -562,4 +562,178 @@ fn unwind_frames_of_a_previous_guest_never_reach_a_snapshot() {
     let mut recycled = pause(2, false);
     assert!(recycled.is_recycled());
     assert_eq!(recycled.snapshot().unwrap().to_bytes(), expected);
+}
+
+/// Imports of every shape the runtime builds a call path for: up to 4
+/// parameters and 1 result, all `i32` or mixed, and the general path (5
+/// parameters, 2 results); the host reads and writes the guest memory.
+const SIGNATURES: &str = r#"(module
+  (import "env" "none" (func $none))
+  (import "env" "inc" (func $inc (param i32) (result i32)))
+  (import "env" "sum4" (func $sum4 (param i32 i32 i32 i32) (result i32)))
+  (import "env" "mix" (func $mix (param i64 f32 f64 i32) (result f64)))
+  (import "env" "neg" (func $neg (param f32) (result f32)))
+  (import "env" "big" (func $big (result i64)))
+  (import "env" "sum5" (func $sum5 (param i32 i32 i32 i32 i32) (result i32)))
+  (import "env" "pair" (func $pair (param i32) (result i32 i64)))
+  (import "env" "poke" (func $poke (param i32 i32)))
+  (import "env" "peek" (func $peek (param i32) (result i32)))
+  (memory 1)
+  (func (export "entry") (local $a i32) (local $b i64)
+    (call $none)
+    (i32.store (i32.const 0) (call $inc (i32.const 41)))
+    (i32.store (i32.const 4)
+      (call $sum4 (i32.const 1) (i32.const 2) (i32.const 3) (i32.const 4)))
+    (f64.store (i32.const 8)
+      (call $mix (i64.const 1000000000000) (f32.const 0.5) (f64.const 0.25) (i32.const -3)))
+    (f32.store (i32.const 16) (call $neg (f32.const 1.5)))
+    (i64.store (i32.const 24) (call $big))
+    (i32.store (i32.const 32)
+      (call $sum5 (i32.const 1) (i32.const 2) (i32.const 3) (i32.const 4) (i32.const 5)))
+    (call $pair (i32.const 7))
+    (local.set $b)
+    (local.set $a)
+    (i32.store (i32.const 40) (local.get $a))
+    (i64.store (i32.const 48) (local.get $b))
+    (call $poke (i32.const 100) (i32.const 0xab))
+    (i32.store (i32.const 56) (call $peek (i32.const 100)))))"#;
+
+struct Echo(Vec<(usize, Vec<Value>)>);
+impl Host for Echo {
+    fn call(
+        &mut self,
+        index: usize,
+        a: &[Value],
+        r: &mut [Value],
+        memory: &mut GuestMemory<'_>,
+    ) -> Result<(), HostError> {
+        self.0.push((index, a.to_vec()));
+        let i32s = || {
+            a.iter().map(|v| match v {
+                Value::I32(x) => *x,
+                _ => panic!("not i32"),
+            })
+        };
+        match index {
+            0 => {}
+            1 | 2 | 6 => r[0] = Value::I32(i32s().sum()),
+            3 => {
+                let (Value::I64(x), Value::F32(y), Value::F64(z), Value::I32(w)) =
+                    (a[0], a[1], a[2], a[3])
+                else {
+                    panic!("{a:?}")
+                };
+                r[0] = Value::F64(
+                    (x as f64 + f32::from_bits(y) as f64 + f64::from_bits(z) + w as f64).to_bits(),
+                );
+            }
+            4 => {
+                let Value::F32(x) = a[0] else { panic!() };
+                r[0] = Value::F32((-f32::from_bits(x)).to_bits());
+            }
+            5 => r[0] = Value::I64((1 << 40) + 5),
+            7 => {
+                let Value::I32(x) = a[0] else { panic!() };
+                r[0] = Value::I32(x * 2);
+                r[1] = Value::I64(x as i64 * 3);
+            }
+            8 => {
+                let (Value::I32(at), Value::I32(v)) = (a[0], a[1]) else {
+                    panic!()
+                };
+                memory.bytes()[at as usize] = v as u8;
+            }
+            9 => {
+                let Value::I32(at) = a[0] else { panic!() };
+                let at = at as usize;
+                let word = memory.bytes()[at..at + 4].try_into().unwrap();
+                r[0] = Value::I32(i32::from_le_bytes(word) + 1);
+            }
+            _ => panic!("import #{index}"),
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn imports_of_every_signature_shape_pass_values_and_memory() {
+    let p = program(SIGNATURES);
+    let mut e = executor(&p, 1);
+    let mut host = Echo(vec![]);
+    assert_eq!(e.run(1 << 20, &mut host).unwrap(), RunOutcome::Finished);
+    let order: Vec<usize> = host.0.iter().map(|(i, _)| *i).collect();
+    assert_eq!(order, (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        host.0[3].1,
+        [
+            Value::I64(1_000_000_000_000),
+            Value::F32(0.5f32.to_bits()),
+            Value::F64(0.25f64.to_bits()),
+            Value::I32(-3)
+        ]
+    );
+    assert_eq!(host.0[6].1, (1..=5).map(Value::I32).collect::<Vec<_>>());
+    let m = e.read_memory(0, 64).unwrap();
+    let word = |at: usize| i32::from_le_bytes(m[at..at + 4].try_into().unwrap());
+    let long = |at: usize| i64::from_le_bytes(m[at..at + 8].try_into().unwrap());
+    assert_eq!(word(0), 41);
+    assert_eq!(word(4), 10);
+    assert_eq!(f64::from_bits(long(8) as u64), 999_999_999_997.75);
+    assert_eq!(f32::from_bits(word(16) as u32), -1.5);
+    assert_eq!(long(24), (1 << 40) + 5);
+    assert_eq!(word(32), 15);
+    assert_eq!((word(40), long(48)), (14, 21));
+    // poke wrote 0xab at 100; peek read it back (plus one).
+    assert_eq!(word(56), 0xac);
+}
+
+#[test]
+fn an_import_result_of_the_wrong_type_is_a_host_error() {
+    /// Answers every result with an `f64`, which none of these expects.
+    struct Wrong;
+    impl Host for Wrong {
+        fn call(
+            &mut self,
+            _: usize,
+            _: &[Value],
+            r: &mut [Value],
+            _: &mut GuestMemory<'_>,
+        ) -> Result<(), HostError> {
+            r.fill(Value::F64(0));
+            Ok(())
+        }
+    }
+    // All-i32, mixed, and the general path (2 results).
+    for (sig, call, expected) in [
+        (
+            "(param i32) (result i32)",
+            "(drop (call $f (i32.const 1)))",
+            "i32",
+        ),
+        (
+            "(param f32) (result i64)",
+            "(drop (call $f (f32.const 1)))",
+            "i64",
+        ),
+        (
+            "(param i32) (result f32 i32)",
+            "(call $f (i32.const 1)) (drop) (drop)",
+            "f32",
+        ),
+    ] {
+        let p = program(&format!(
+            r#"(module (import "env" "f" (func $f {sig}))
+                 (func (export "entry") {call}))"#
+        ));
+        let mut e = executor(&p, 1);
+        match e.run(1 << 20, &mut Wrong) {
+            Err(Error::HostError(m)) => assert_eq!(
+                m,
+                format!("import env.f returned f64 for result 0, expected {expected}"),
+                "{sig}"
+            ),
+            other => panic!("{sig}: {other:?}"),
+        }
+        assert_eq!(e.status(), Status::Trapped);
+    }
 }

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 
 use wasm_sandbox_core::{
-    Error, Executor, ExecutorConfig, Host, HostError, Program, ProgramOptions, RunOutcome,
-    Snapshot, Status, TrapKind, Value,
+    Error, Executor, ExecutorConfig, GuestMemory, Host, HostError, Program, ProgramOptions,
+    RunOutcome, Snapshot, Status, TrapKind, Value,
 };
 
 /// Records every `env.out*` call.
@@ -22,7 +22,7 @@ impl Host for Recorder {
         _index: usize,
         args: &[Value],
         results: &mut [Value],
-        _memory: &mut [u8],
+        _memory: &mut GuestMemory<'_>,
     ) -> Result<(), HostError> {
         self.out.extend_from_slice(args);
         for r in results.iter_mut() {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use wasm_sandbox_core::{
-    Error, Executor, ExecutorConfig, Host, HostError, NoHost, Program, ProgramOptions, RunOutcome,
-    Status, TrapKind, Value, DEFAULT_COSTS,
+    Error, Executor, ExecutorConfig, GuestMemory, Host, HostError, NoHost, Program, ProgramOptions,
+    RunOutcome, Status, TrapKind, Value, DEFAULT_COSTS,
 };
 use wasmparser::{Operator, Parser, Payload};
 
@@ -60,7 +60,7 @@ impl Host for Counter {
         _: usize,
         _: &[Value],
         results: &mut [Value],
-        _: &mut [u8],
+        _: &mut GuestMemory<'_>,
     ) -> Result<(), HostError> {
         self.0 += 1;
         for r in results.iter_mut() {
@@ -1018,7 +1018,7 @@ impl Host for Printed {
         _: usize,
         a: &[Value],
         _: &mut [Value],
-        _: &mut [u8],
+        _: &mut GuestMemory<'_>,
     ) -> Result<(), HostError> {
         if let Value::I32(v) = a[0] {
             self.0.push(v);

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use wasm_sandbox_core::wasi::{ClockMode, Output, Stdin, WasiConfig, NS_PER_GAS, VIRTUAL_EPOCH_NS};
 use wasm_sandbox_core::{
-    Executor, ExecutorConfig, Host, HostError, NoHost, Program, ProgramOptions, RunOutcome,
-    Snapshot, Status, Value,
+    Executor, ExecutorConfig, GuestMemory, Host, HostError, NoHost, Program, ProgramOptions,
+    RunOutcome, Snapshot, Status, Value,
 };
 
 fn example(name: &str) -> Vec<u8> {
@@ -552,7 +552,7 @@ impl Host for Recorder {
         _: usize,
         a: &[Value],
         _: &mut [Value],
-        _: &mut [u8],
+        _: &mut GuestMemory<'_>,
     ) -> Result<(), HostError> {
         if let Value::I32(v) = a[0] {
             self.marks.push(v);
@@ -652,7 +652,7 @@ fn host_callbacks_take_output_and_give_stdin() {
             _: usize,
             _: &[Value],
             _: &mut [Value],
-            _: &mut [u8],
+            _: &mut GuestMemory<'_>,
         ) -> Result<(), HostError> {
             Ok(())
         }

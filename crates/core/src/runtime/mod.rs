@@ -9,8 +9,8 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 
 use wasmtime::{
-    Extern, Func, FuncType, Global, Instance, Memory, MemoryType, ResourceLimiter, Store, Trap,
-    Val, ValRaw, ValType, WasmBacktrace,
+    AsContextMut, Extern, Func, FuncType, Global, Instance, Memory, MemoryType, ResourceLimiter,
+    Store, Trap, Val, ValRaw, ValType, WasmBacktrace,
 };
 
 pub use engine::{Program, ProgramOptions};
@@ -70,13 +70,14 @@ impl std::error::Error for ProcExit {}
 pub trait Host {
     /// Called for every guest call of import `index` (an index into
     /// [`Program::imports`]). `results` holds zeros of the right types on
-    /// entry; `memory` is the guest's linear memory (empty if it has none).
+    /// entry; `memory` gives the guest's linear memory (found only when
+    /// asked for: an import that does not touch it does not pay for it).
     fn call(
         &mut self,
         index: usize,
         args: &[Value],
         results: &mut [Value],
-        memory: &mut [u8],
+        memory: &mut GuestMemory<'_>,
     ) -> std::result::Result<(), HostError>;
 
     /// WASI output the guest wrote to fd `fd` (1 = stdout, 2 = stderr),
@@ -102,6 +103,23 @@ pub trait Host {
     }
 }
 
+/// The guest's linear memory during one import call ([`Host::call`]).
+pub struct GuestMemory<'a> {
+    memory: Option<Memory>,
+    store: wasmtime::StoreContextMut<'a, StoreData>,
+}
+
+impl GuestMemory<'_> {
+    /// The memory's bytes as they are now (empty if the module has none).
+    /// Its size changes only when the guest grows it, never during a call.
+    pub fn bytes(&mut self) -> &mut [u8] {
+        match self.memory {
+            Some(m) => m.data_mut(&mut self.store),
+            None => &mut [],
+        }
+    }
+}
+
 /// A [`Host`] for modules without imports: every call fails.
 pub struct NoHost;
 
@@ -111,7 +129,7 @@ impl Host for NoHost {
         index: usize,
         _: &[Value],
         _: &mut [Value],
-        _: &mut [u8],
+        _: &mut GuestMemory<'_>,
     ) -> std::result::Result<(), HostError> {
         Err(HostError(format!("no host function for import #{index}")))
     }
@@ -1053,6 +1071,172 @@ fn values_buf<'a>(
     }
 }
 
+/// The function the guest calls for import `index` (not a WASI one): it
+/// hands the arguments to the run's [`Host`] and checks what comes back.
+///
+/// The usual signatures, up to 4 parameters and 1 result, get a version
+/// with arrays of exactly their size (the loops unroll, nothing is zeroed
+/// or allocated that the call does not use); an import loop spends most of
+/// its time here (see docs/engine.md).
+fn host_import(
+    store: &mut Store<StoreData>,
+    ty: FuncType,
+    index: usize,
+    name: Arc<str>,
+    params: &[ValueType],
+    results: &[ValueType],
+) -> Func {
+    fn new<F>(store: &mut Store<StoreData>, ty: FuncType, call: F) -> Func
+    where
+        F: Fn(
+                wasmtime::Caller<'_, StoreData>,
+                &mut [std::mem::MaybeUninit<ValRaw>],
+            ) -> wasmtime::Result<()>
+            + Send
+            + Sync
+            + 'static,
+    {
+        // SAFETY: `call_host` reads the parameters and writes the results
+        // with exactly the types of `ty` (the import's signature).
+        unsafe { Func::new_unchecked(store, ty, call) }
+    }
+    /// `I32`: every parameter and result is an `i32` (most imports of C
+    /// and Rust programs); the types are then constants and the
+    /// conversions straight moves.
+    fn sized<const P: usize, const R: usize, const I32: bool>(
+        store: &mut Store<StoreData>,
+        ty: FuncType,
+        index: usize,
+        name: Arc<str>,
+        params: &[ValueType],
+        results: &[ValueType],
+    ) -> Func {
+        let params: [ValueType; P] = params.try_into().expect("P parameters");
+        let results: [ValueType; R] = results.try_into().expect("R results");
+        new(store, ty, move |mut caller, raw| {
+            let (params, results) = if I32 {
+                ([ValueType::I32; P], [ValueType::I32; R])
+            } else {
+                (params, results)
+            };
+            let mut args = [Value::I32(0); P];
+            let mut out = [Value::I32(0); R];
+            call_host(
+                &mut caller,
+                index,
+                &name,
+                &params,
+                &results,
+                raw,
+                &mut args,
+                &mut out,
+            )
+        })
+    }
+    let all_i32 = params.iter().chain(results).all(|t| *t == ValueType::I32);
+    macro_rules! by_arity {
+        ($(($p:literal, $r:literal)),*) => {
+            match (params.len(), results.len(), all_i32) {
+                $(
+                    ($p, $r, true) => {
+                        return sized::<$p, $r, true>(store, ty, index, name, params, results)
+                    }
+                    ($p, $r, false) => {
+                        return sized::<$p, $r, false>(store, ty, index, name, params, results)
+                    }
+                )*
+                _ => {}
+            }
+        };
+    }
+    by_arity!(
+        (0, 0),
+        (1, 0),
+        (2, 0),
+        (3, 0),
+        (4, 0),
+        (0, 1),
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (4, 1)
+    );
+    let (params, results): (Box<[ValueType]>, Box<[ValueType]>) = (params.into(), results.into());
+    new(store, ty, move |mut caller, raw| {
+        let mut arg_inline = [Value::I32(0); INLINE_VALUES];
+        let mut out_inline = [Value::I32(0); INLINE_VALUES];
+        let (mut arg_heap, mut out_heap) = (Vec::new(), Vec::new());
+        let args = values_buf(&mut arg_inline, &mut arg_heap, params.len());
+        let out = values_buf(&mut out_inline, &mut out_heap, results.len());
+        call_host(&mut caller, index, &name, &params, &results, raw, args, out)
+    })
+}
+
+/// One guest call of import `index`: `raw` holds the parameters (typed as
+/// `param_types` say) and receives the results; `args` and `out` are
+/// scratch of the right lengths.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn call_host(
+    caller: &mut wasmtime::Caller<'_, StoreData>,
+    index: usize,
+    name: &Arc<str>,
+    param_types: &[ValueType],
+    result_types: &[ValueType],
+    raw: &mut [std::mem::MaybeUninit<ValRaw>],
+    args: &mut [Value],
+    out: &mut [Value],
+) -> wasmtime::Result<()> {
+    // Indexed loops: with the sizes and types constants (see
+    // `host_import`) they compile to straight moves.
+    for (i, slot) in args.iter_mut().enumerate() {
+        // SAFETY: wasmtime passes the parameters initialized and typed as
+        // the import's signature says.
+        let r = unsafe { raw[i].assume_init() };
+        *slot = match param_types[i] {
+            ValueType::I32 => Value::I32(r.get_i32()),
+            ValueType::I64 => Value::I64(r.get_i64()),
+            ValueType::F32 => Value::F32(r.get_f32()),
+            ValueType::F64 => Value::F64(r.get_f64()),
+        };
+    }
+    for (i, slot) in out.iter_mut().enumerate() {
+        *slot = result_types[i].zero();
+    }
+    let data = caller.data();
+    let (memory, host) = (data.memory, data.host);
+    let Some(host) = host else {
+        return Err(wasmtime::Error::new(HostFailure(format!(
+            "import {name} called outside of run()"
+        ))));
+    };
+    // SAFETY: set by `call_guest` for the duration of the call; the host
+    // lives outside the store, so the store borrowed by `memory` is not it.
+    let host = unsafe { &mut *host.as_ptr() };
+    let mut memory = GuestMemory {
+        memory,
+        store: caller.as_context_mut(),
+    };
+    host.call(index, args, out, &mut memory)
+        .map_err(|e| wasmtime::Error::new(HostFailure(e.0)))?;
+    for (i, v) in out.iter().enumerate() {
+        raw[i] = std::mem::MaybeUninit::new(match (*v, result_types[i]) {
+            (Value::I32(x), ValueType::I32) => ValRaw::i32(x),
+            (Value::I64(x), ValueType::I64) => ValRaw::i64(x),
+            (Value::F32(x), ValueType::F32) => ValRaw::f32(x),
+            (Value::F64(x), ValueType::F64) => ValRaw::f64(x),
+            (v, t) => {
+                return Err(wasmtime::Error::new(HostFailure(format!(
+                    "import {name} returned {} for result {i}, expected {}",
+                    v.ty().as_str(),
+                    t.as_str()
+                ))))
+            }
+        });
+    }
+    Ok(())
+}
+
 fn raw_bits(v: Val) -> u64 {
     match v {
         Val::I32(x) => x as u32 as u64,
@@ -1152,67 +1336,8 @@ fn instantiate(
                     imports.push(func.into());
                     continue;
                 }
-                let result_types = fi.results.clone();
-                let name = format!("{}.{}", fi.module, fi.name);
-                let param_types = fi.params.clone();
-                let call = move |mut caller: wasmtime::Caller<'_, StoreData>,
-                                 raw: &mut [std::mem::MaybeUninit<ValRaw>]|
-                      -> wasmtime::Result<()> {
-                    // The values live on the stack for the usual few (no
-                    // allocation per call).
-                    let mut arg_inline = [Value::I32(0); INLINE_VALUES];
-                    let mut out_inline = [Value::I32(0); INLINE_VALUES];
-                    let (mut arg_heap, mut out_heap) = (Vec::new(), Vec::new());
-                    let args = values_buf(&mut arg_inline, &mut arg_heap, param_types.len());
-                    for ((slot, t), r) in args.iter_mut().zip(&param_types).zip(raw.iter()) {
-                        // SAFETY: wasmtime passes the parameters initialized
-                        // and typed as the import's signature says.
-                        let r = unsafe { r.assume_init() };
-                        *slot = match t {
-                            ValueType::I32 => Value::I32(r.get_i32()),
-                            ValueType::I64 => Value::I64(r.get_i64()),
-                            ValueType::F32 => Value::F32(r.get_f32()),
-                            ValueType::F64 => Value::F64(r.get_f64()),
-                        };
-                    }
-                    let out = values_buf(&mut out_inline, &mut out_heap, result_types.len());
-                    for (slot, t) in out.iter_mut().zip(result_types.iter()) {
-                        *slot = t.zero();
-                    }
-                    let memory = caller.data().memory;
-                    let (mem, data): (&mut [u8], &mut StoreData) = match memory {
-                        Some(m) => m.data_and_store_mut(&mut caller),
-                        None => (&mut [], caller.data_mut()),
-                    };
-                    let Some(host) = data.host else {
-                        return Err(wasmtime::Error::new(HostFailure(format!(
-                            "import {name} called outside of run()"
-                        ))));
-                    };
-                    // SAFETY: set by `call_guest` for the duration of the call.
-                    let host = unsafe { &mut *host.as_ptr() };
-                    host.call(index, args, out, mem)
-                        .map_err(|e| wasmtime::Error::new(HostFailure(e.0)))?;
-                    for (i, (slot, v)) in raw.iter_mut().zip(out.iter().copied()).enumerate() {
-                        *slot = std::mem::MaybeUninit::new(match (v, result_types[i]) {
-                            (Value::I32(x), ValueType::I32) => ValRaw::i32(x),
-                            (Value::I64(x), ValueType::I64) => ValRaw::i64(x),
-                            (Value::F32(x), ValueType::F32) => ValRaw::f32(x),
-                            (Value::F64(x), ValueType::F64) => ValRaw::f64(x),
-                            _ => {
-                                return Err(wasmtime::Error::new(HostFailure(format!(
-                                    "import {name} returned {} for result {i}, expected {}",
-                                    v.ty().as_str(),
-                                    result_types[i].as_str()
-                                ))))
-                            }
-                        });
-                    }
-                    Ok(())
-                };
-                // SAFETY: `call` reads the parameters and writes the results
-                // with exactly the types of `ty`.
-                let func = unsafe { Func::new_unchecked(&mut store, ty, call) };
+                let name: Arc<str> = format!("{}.{}", fi.module, fi.name).into();
+                let func = host_import(&mut store, ty, index, name, &fi.params, &fi.results);
                 imports.push(func.into());
             }
             wasmtime::ExternType::Memory(mt) => {

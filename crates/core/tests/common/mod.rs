@@ -10,8 +10,8 @@ use std::sync::Arc;
 use walrus::ir::{BinaryOp, UnaryOp, Value as WValue};
 use walrus::{ConstExpr, ExportItem, FunctionBuilder, GlobalKind, ModuleConfig, ValType};
 use wasm_sandbox_core::{
-    Error, Executor, ExecutorConfig, Host, HostError, Program, RunOutcome, Snapshot, Status,
-    TrapKind, Value, ValueType,
+    Error, Executor, ExecutorConfig, GuestMemory, Host, HostError, Program, RunOutcome, Snapshot,
+    Status, TrapKind, Value, ValueType,
 };
 
 // ---------------------------------------------------------------- RNG
@@ -439,7 +439,7 @@ impl Host for DriverHost {
         index: usize,
         args: &[Value],
         results: &mut [Value],
-        _memory: &mut [u8],
+        _memory: &mut GuestMemory<'_>,
     ) -> Result<(), HostError> {
         self.calls += 1;
         let kind = *self
