@@ -762,8 +762,9 @@ fn zero_runs(words: &[u64], mut f: impl FnMut(usize, usize, usize)) {
     let mut i = 0;
     while i < n {
         let z0 = i;
-        // Zero runs are skipped 8 words at a time.
-        while i + 8 <= n && words[i..i + 8] == [0u64; 8] {
+        // Zero runs are skipped 8 words at a time (an OR of the words: a
+        // slice compare would call memcmp for every 64 bytes).
+        while i + 8 <= n && all_zero(&words[i..i + 8]) {
             i += 8;
         }
         while i < n && words[i] == 0 {
@@ -776,6 +777,19 @@ fn zero_runs(words: &[u64], mut f: impl FnMut(usize, usize, usize)) {
         }
         f(zeros, l0, i);
     }
+}
+
+/// Whether every word is zero; branch-free, so it vectorizes.
+#[inline(always)]
+fn all_zero(words: &[u64]) -> bool {
+    words.iter().fold(0, |acc, w| acc | w) == 0
+}
+
+/// Whether every byte is zero (whole words at a time).
+fn bytes_zero(bytes: &[u8]) -> bool {
+    // SAFETY: every bit pattern is a valid u64.
+    let (head, words, tail) = unsafe { bytes.align_to::<u64>() };
+    all_zero(words) && head.iter().chain(tail).all(|b| *b == 0)
 }
 
 fn walk_encoding(
@@ -822,9 +836,8 @@ fn decode_memory(enc: &[u8], dest: &mut [u8], zero_from: usize) -> Result<()> {
             // of a fresh memory makes the kernel map them.
             None => {
                 let end = end.min(zero_from.max(start));
-                static ZERO: [u8; 4096] = [0; 4096];
                 for chunk in dest[start..end].chunks_mut(4096) {
-                    if chunk != &ZERO[..chunk.len()] {
+                    if !bytes_zero(chunk) {
                         chunk.fill(0);
                     }
                 }
