@@ -725,7 +725,7 @@ impl Executor {
             let bytes = match inside {
                 Some(bytes) => bytes,
                 None => self
-                    .inner_ref(&env, "readMemory()")?
+                    .inner_mut(&env, "readMemory()")?
                     .read_memory(offset, length),
             };
             bytes.map(Buffer::from).map_err(|e| core_error(&env, &e))

@@ -500,6 +500,69 @@ fn a_recycled_instance_starts_exactly_like_a_fresh_one() {
 }
 
 #[test]
+fn a_recycled_instance_is_reset_before_whatever_uses_it_first() {
+    // A recycled instance is reset lazily, by the first call that reads or
+    // runs it (a restore writes the whole state itself). Every kind of
+    // first call must see the program's initial state, never the traces
+    // (0xab over the memory, global 42, table slot 1) of the last executor.
+    let p = program(&TRACES.replace("\"initial\"", "\"lazy\""));
+    // The first instance of the program is a fresh one.
+    let fresh_ready = executor(&p, 4).snapshot().unwrap().to_bytes();
+    let recycled = || {
+        let mut a = executor(&p, 4);
+        assert_eq!(a.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished);
+        drop(a);
+        let b = executor(&p, 4);
+        assert!(b.is_recycled());
+        b
+    };
+    let fresh_finished = {
+        let mut f = executor(&p, 4);
+        f.write_memory(0, &[0]).unwrap();
+        f.run(1 << 30, &mut NoHost).unwrap();
+        f.snapshot().unwrap().to_bytes()
+    };
+    // First call: read_memory.
+    let mut b = recycled();
+    assert_eq!(b.read_memory(16, 8).unwrap(), [0; 8]);
+    assert_eq!(b.read_memory(100, 4).unwrap(), *b"lazy");
+    // First call: write_memory; what it wrote stays (no reset after it):
+    // mode 3 makes the guest spin, so it pauses.
+    let mut b = recycled();
+    b.write_memory(8, &3u32.to_le_bytes()).unwrap();
+    assert_eq!(b.run(100_000, &mut NoHost).unwrap(), RunOutcome::Paused);
+    // First call: run.
+    let mut b = recycled();
+    b.write_memory(0, &[0]).unwrap();
+    assert_eq!(b.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished);
+    assert_eq!(b.snapshot().unwrap().to_bytes(), fresh_finished);
+    let mut b = recycled();
+    assert_eq!(b.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished);
+    assert_eq!(b.snapshot().unwrap().to_bytes(), fresh_finished);
+    // First call: a restore of a paused state, then the run goes on as in
+    // the executor it came from.
+    let mut a = executor(&p, 4);
+    a.write_memory(8, &3u32.to_le_bytes()).unwrap();
+    assert_eq!(a.run(100_000, &mut NoHost).unwrap(), RunOutcome::Paused);
+    let paused = a.snapshot().unwrap();
+    drop(a);
+    let mut b = recycled();
+    b.restore(&paused).unwrap();
+    assert_eq!(b.snapshot().unwrap().to_bytes(), paused.to_bytes());
+    b.write_memory(8, &0u32.to_le_bytes()).unwrap();
+    assert_eq!(b.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished);
+    // First call: a restore that fails leaves the initial state.
+    let other = program(&TRACES.replace("\"initial\"", "\"other\""));
+    let foreign = executor(&other, 4).snapshot().unwrap();
+    let mut b = recycled();
+    assert_eq!(code(b.restore(&foreign)), "ERR_SNAPSHOT_MISMATCH");
+    assert_eq!(b.read_memory(16, 8).unwrap(), [0; 8]);
+    assert_eq!(b.read_memory(100, 4).unwrap(), *b"lazy");
+    // First call: snapshot.
+    assert_eq!(recycled().snapshot().unwrap().to_bytes(), fresh_ready);
+}
+
+#[test]
 fn instances_that_cannot_be_reset_are_not_recycled() {
     let p = program(&TRACES.replace("\"initial\"", "\"not kept\""));
     let fresh_state = executor(&p, 4).snapshot().unwrap().to_bytes();

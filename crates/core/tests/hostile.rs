@@ -651,7 +651,7 @@ fn depth_module(shape: &str) -> String {
     format!("(module (memory 1) {body})")
 }
 
-fn depth_reached(e: &Executor) -> u32 {
+fn depth_reached(e: &mut Executor) -> u32 {
     u32::from_le_bytes(e.read_memory(0, 4).unwrap().try_into().unwrap())
 }
 
@@ -674,7 +674,7 @@ fn unbounded_recursion_traps_with_call_depth_exceeded_in_every_shape() {
                 trap_kind(e.run(1, &mut NoHost)),
                 TrapKind::CallDepthExceeded
             );
-            depths.push(depth_reached(&e));
+            depths.push(depth_reached(&mut e));
         }
         // Sliced, with the state moved through snapshot bytes at every
         // pause: same trap at the same depth. (`gas_used` of a trapped run
@@ -707,7 +707,7 @@ fn unbounded_recursion_traps_with_call_depth_exceeded_in_every_shape() {
                 "{name}, slices of {slice}"
             );
             assert!(pauses > 0, "{name}: never paused with slices of {slice}");
-            depths.push(depth_reached(&e));
+            depths.push(depth_reached(&mut e));
         }
         assert!(
             depths.iter().all(|d| *d == depths[0]),

@@ -311,7 +311,7 @@ const CLOCK_GAS: &str = r#"(module
     (call $work (i32.const 1000))
     (drop (call $clock (i32.const 0) (i64.const 0) (i32.const 16)))))"#;
 
-fn read_u64(ex: &Executor, at: u64) -> u64 {
+fn read_u64(ex: &mut Executor, at: u64) -> u64 {
     u64::from_le_bytes(ex.read_memory(at, 8).unwrap().try_into().unwrap())
 }
 
@@ -321,9 +321,9 @@ fn virtual_clock_is_the_exact_gas_at_the_call() {
     let mut whole = wasi_executor(&program, &WasiConfig::default());
     whole.run(1_000_000, &mut NoHost).unwrap();
     let t = [
-        read_u64(&whole, 0),
-        read_u64(&whole, 8),
-        read_u64(&whole, 16),
+        read_u64(&mut whole, 0),
+        read_u64(&mut whole, 8),
+        read_u64(&mut whole, 16),
     ];
     // Between two clock reads: one call of $work (1000 iterations).
     let per_work = t[1] - t[0];
@@ -341,7 +341,7 @@ fn virtual_clock_is_the_exact_gas_at_the_call() {
             ex.restore(&snap).unwrap();
         }
         assert!(slice == 1000 || rounds > 0);
-        let got = [read_u64(&ex, 0), read_u64(&ex, 8), read_u64(&ex, 16)];
+        let got = [read_u64(&mut ex, 0), read_u64(&mut ex, 8), read_u64(&mut ex, 16)];
         assert_eq!(got, t, "slice {slice}");
         assert_eq!(ex.gas_used(), whole.gas_used(), "slice {slice}");
     }
@@ -362,7 +362,7 @@ fn real_clock_reads_the_host_time() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as u64;
-    let realtime = read_u64(&ex, 16);
+    let realtime = read_u64(&mut ex, 16);
     assert!(realtime <= host_now && host_now - realtime < 60_000_000_000);
 }
 

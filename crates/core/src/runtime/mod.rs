@@ -260,6 +260,12 @@ pub struct Executor {
     live: ManuallyDrop<Live>,
     /// The instance came from the pool.
     recycled: bool,
+    /// A recycled instance still holding its last executor's state: it is
+    /// reset to the program's initial state ([`Executor::settle`]) by the
+    /// first call that reads or runs it, and never by a `restore`, which
+    /// writes every part of the state itself (so moving a snapshot into a
+    /// new executor writes its memory once, not twice).
+    stale: bool,
     phase: Phase,
     status: Status,
     balance: i64,
@@ -370,10 +376,11 @@ impl Executor {
         }
         let fresh_wasi = || wasi.as_ref().map(|w| Box::new(Wasi::new(w)));
         let key = pool::Key::new(&program, &config, &entry_name, wasi.is_some());
+        // Only programs with an initial state have instances in the pool.
         let recycled = program
             .initial_state()
             .get()
-            .and_then(|initial| pool::take(&key, initial, fresh_wasi()));
+            .and_then(|_| pool::take(&key, fresh_wasi()));
         let (live, fresh) = match recycled {
             Some(live) => (live, false),
             None => (
@@ -393,6 +400,7 @@ impl Executor {
             entry_name,
             live: ManuallyDrop::new(live),
             recycled: !fresh,
+            stale: !fresh,
             status: Status::Ready,
             balance: 0,
             used: 0,
@@ -475,9 +483,26 @@ impl Executor {
         }
     }
 
+    /// Resets a recycled instance to the program's initial state, once,
+    /// before its first use (see `stale`).
+    fn settle(&mut self) -> Result<()> {
+        if self.stale {
+            let initial = self.program.initial_state().get().ok_or_else(|| {
+                Error::Internal("a recycled instance without an initial state".into())
+            })?;
+            let live = &mut *self.live;
+            let len = live.memory.map(|m| m.data_size(&live.store)).unwrap_or(0);
+            // Nothing may be assumed zero: every byte is written.
+            apply(live, initial, len)?;
+            self.stale = false;
+        }
+        Ok(())
+    }
+
     /// Copies `len` bytes of guest memory starting at `offset`.
-    pub fn read_memory(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+    pub fn read_memory(&mut self, offset: u64, len: u64) -> Result<Vec<u8>> {
         let range = self.memory_range(offset, len)?;
+        self.settle()?;
         Ok(match self.live.memory {
             Some(m) => m.data(&self.live.store)[range].to_vec(),
             None => Vec::new(),
@@ -487,6 +512,7 @@ impl Executor {
     /// Writes `data` into guest memory at `offset`.
     pub fn write_memory(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         let range = self.memory_range(offset, data.len() as u64)?;
+        self.settle()?;
         if let Some(m) = self.live.memory {
             m.data_mut(&mut self.live.store)[range].copy_from_slice(data);
         }
@@ -507,6 +533,7 @@ impl Executor {
             Status::Finished => return Ok(RunOutcome::Finished),
             _ => {}
         }
+        self.settle()?;
         let add = i64::try_from(gas).unwrap_or(i64::MAX);
         // Gas beyond MAX_BALANCE (4.6e18) is not kept: entries take larger
         // balances for a rewind in progress.
@@ -641,6 +668,7 @@ impl Executor {
                 "a trapped executor has no state to save".into(),
             ));
         }
+        self.settle()?;
         let live = &mut *self.live;
         let st = &mut live.store;
         let globals = live
@@ -844,7 +872,10 @@ impl Executor {
                 zero_from = grow_to(mem, st, len)?;
             }
             st.data_mut().wasi = wasi;
+            // Writes every part of the state: a stale instance needs no
+            // reset first.
             let result = apply(live, snapshot, zero_from);
+            self.stale = false;
             if let Err(e) = result {
                 // Unreachable for parsed snapshots; never leave a
                 // half-applied state usable.
@@ -861,6 +892,7 @@ impl Executor {
             apply(&mut live, snapshot, zero_from)?;
             // Drops the previous instance.
             *self.live = live;
+            self.stale = false;
         }
         self.phase = snapshot.phase();
         self.status = snapshot.status();
@@ -898,8 +930,7 @@ impl Drop for Executor {
 mod pool {
     use std::sync::{Arc, Mutex, Weak};
 
-    use super::{apply, val_i64, ExecutorConfig, Live, Program, Wasi, PAGE};
-    use crate::snapshot::Snapshot;
+    use super::{val_i64, ExecutorConfig, Live, Program, Wasi, PAGE};
 
     /// Instances kept in the process (each holds its address space
     /// reservation and its touched pages).
@@ -947,18 +978,16 @@ mod pool {
 
     static POOL: Mutex<Vec<Pooled>> = Mutex::new(Vec::new());
 
-    /// A recycled instance for `key`, reset to `initial`, with `wasi` as its
-    /// WASI state; `None` when the pool has none.
-    pub fn take(key: &Key, initial: &Snapshot, wasi: Option<Box<Wasi>>) -> Option<Live> {
+    /// A recycled instance for `key`, with `wasi` as its WASI state, still
+    /// holding the rest of its last executor's state (the caller resets it
+    /// before use, see `Executor::stale`); `None` when the pool has none.
+    pub fn take(key: &Key, wasi: Option<Box<Wasi>>) -> Option<Live> {
         let mut live = {
             let mut pool = POOL.lock().unwrap_or_else(|e| e.into_inner());
             let i = pool.iter().position(|p| p.key.matches(key))?;
             pool.swap_remove(i).live
         };
         live.store.data_mut().wasi = wasi;
-        let len = live.memory.map(|m| m.data_size(&live.store)).unwrap_or(0);
-        // Nothing may be assumed zero: every byte is written.
-        apply(&mut live, initial, len).ok()?;
         Some(live)
     }
 

@@ -295,7 +295,7 @@ pub struct ExecRun {
     pub memory: Option<Vec<u8>>,
 }
 
-fn finish(ex: &Executor, end: End, host: DriverHost) -> ExecRun {
+fn finish(ex: &mut Executor, end: End, host: DriverHost) -> ExecRun {
     let n = ex.memory_size();
     ExecRun {
         end,
@@ -600,7 +600,7 @@ fn run_isolated(
                     ex = migrate(&mut ex, MEMORY_LIMIT_PAGES, r.chance(8))?;
                 }
             }
-            Some(end) => return Ok(finish(&ex, end, host)),
+            Some(end) => return Ok(finish(&mut ex, end, host)),
         }
     }
     Err("too many pauses".into())
@@ -634,7 +634,7 @@ fn run_unlimited(program: &Arc<Program>, n: usize) -> Result<ExecRun, String> {
     let mut ex = executor(program, MEMORY_LIMIT_PAGES);
     let mut host = new_host(program, n);
     match end_of(ex.run(1 << 62, &mut host)) {
-        Some(end) => Ok(finish(&ex, end, host)),
+        Some(end) => Ok(finish(&mut ex, end, host)),
         None => Err("paused with 2^62 gas".into()),
     }
 }
@@ -654,7 +654,7 @@ fn run_migrating(
                 stats.pauses += 1;
                 ex = migrate(&mut ex, MEMORY_LIMIT_PAGES, rng.chance(8))?;
             }
-            Some(end) => return Ok(finish(&ex, end, host)),
+            Some(end) => return Ok(finish(&mut ex, end, host)),
         }
     }
     Err("too many pauses".into())
@@ -721,7 +721,7 @@ fn run_twice(
                     y = Some((fresh, hx.clone()));
                 }
             }
-            Some(end) => return Ok(finish(&x, end, hx)),
+            Some(end) => return Ok(finish(&mut x, end, hx)),
         }
     }
     Err("too many pauses".into())
