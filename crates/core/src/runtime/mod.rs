@@ -595,10 +595,8 @@ impl Executor {
                     return Ok(RunOutcome::Finished);
                 }
                 Ok(_) if guest_state == state::UNWINDING => {
-                    let live = &mut *self.live;
-                    live.state
-                        .set(&mut live.store, Val::I32(state::NORMAL))
-                        .map_err(internal)?;
+                    // The state global stays "unwinding": nothing reads it
+                    // before the next `call_guest` sets it.
                     self.status = Status::Paused;
                     return Ok(RunOutcome::Paused);
                 }
@@ -649,8 +647,20 @@ impl Executor {
         let host_ptr: NonNull<dyn Host> = unsafe { std::mem::transmute(host_ptr) };
         st.data_mut().host = Some(host_ptr);
         st.data_mut().run_base = (self.used, self.balance);
-        let mut results = vec![Val::I32(0); n_results];
-        let r = func.call(&mut *st, &[], &mut results);
+        // Results land here and are dropped (up to 8 on the stack).
+        let mut inline = [ValRaw::i32(0); 8];
+        let mut heap = Vec::new();
+        let results: &mut [ValRaw] = if n_results <= inline.len() {
+            &mut inline[..n_results]
+        } else {
+            heap.resize(n_results, ValRaw::i32(0));
+            &mut heap
+        };
+        // SAFETY: entry and start functions take no parameters and return
+        // `n_results` values of number types (the instrumenter refuses
+        // reference-typed results), which the buffer holds; `Func::call`
+        // would check the types again and allocate on every run.
+        let r = unsafe { func.call_unchecked(&mut *st, results as *mut [ValRaw]) };
         st.data_mut().host = None;
         match r {
             Ok(()) => Ok(None),
