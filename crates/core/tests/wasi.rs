@@ -341,7 +341,11 @@ fn virtual_clock_is_the_exact_gas_at_the_call() {
             ex.restore(&snap).unwrap();
         }
         assert!(slice == 1000 || rounds > 0);
-        let got = [read_u64(&mut ex, 0), read_u64(&mut ex, 8), read_u64(&mut ex, 16)];
+        let got = [
+            read_u64(&mut ex, 0),
+            read_u64(&mut ex, 8),
+            read_u64(&mut ex, 16),
+        ];
         assert_eq!(got, t, "slice {slice}");
         assert_eq!(ex.gas_used(), whole.gas_used(), "slice {slice}");
     }

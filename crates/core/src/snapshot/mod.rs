@@ -762,11 +762,9 @@ fn zero_runs(words: &[u64], mut f: impl FnMut(usize, usize, usize)) {
     let mut i = 0;
     while i < n {
         let z0 = i;
-        // Zero runs are skipped 8 words at a time (an OR of the words: a
+        // Zero runs are skipped in blocks first (an OR of the words: a
         // slice compare would call memcmp for every 64 bytes).
-        while i + 8 <= n && all_zero(&words[i..i + 8]) {
-            i += 8;
-        }
+        i += zero_blocks(&words[i..]);
         while i < n && words[i] == 0 {
             i += 1;
         }
@@ -785,11 +783,45 @@ fn all_zero(words: &[u64]) -> bool {
     words.iter().fold(0, |acc, w| acc | w) == 0
 }
 
+/// How many leading words of `words` are zero, counted in whole blocks of
+/// 32 words and then of 8 (a multiple of 8, at most the zero prefix).
+fn zero_blocks(words: &[u64]) -> usize {
+    let n = words.len();
+    let mut i = 0;
+    while i + 32 <= n && all_zero(&words[i..i + 32]) {
+        i += 32;
+    }
+    while i + 8 <= n && all_zero(&words[i..i + 8]) {
+        i += 8;
+    }
+    i
+}
+
 /// Whether every byte is zero (whole words at a time).
-fn bytes_zero(bytes: &[u8]) -> bool {
+#[inline(always)]
+fn bytes_zero_portable(bytes: &[u8]) -> bool {
     // SAFETY: every bit pattern is a valid u64.
     let (head, words, tail) = unsafe { bytes.align_to::<u64>() };
     all_zero(words) && head.iter().chain(tail).all(|b| *b == 0)
+}
+
+// The same loop compiled for AVX2 (twice the bytes per instruction of the
+// baseline x86-64 SSE2), used when the CPU has it: a restore over a
+// recycled instance checks every zero page this way. (The encoder's scan,
+// with its early exits, measured the same with and without AVX2.)
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn bytes_zero_avx2(bytes: &[u8]) -> bool {
+    bytes_zero_portable(bytes)
+}
+
+fn bytes_zero(bytes: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { bytes_zero_avx2(bytes) };
+    }
+    bytes_zero_portable(bytes)
 }
 
 fn walk_encoding(
@@ -856,6 +888,35 @@ mod tests {
         let mut out = vec![0xAAu8; mem.len()];
         decode_memory(&enc, &mut out, mem.len()).unwrap();
         assert_eq!(out, mem);
+    }
+
+    #[test]
+    fn zero_scans_find_every_nonzero_word_and_byte() {
+        for n in [0usize, 1, 7, 8, 9, 31, 32, 33, 100] {
+            let mut words = vec![0u64; n];
+            assert_eq!(zero_blocks(&words), n / 8 * 8, "all zero, {n} words");
+            for at in 0..n {
+                words[at] = 1 << (at % 64);
+                let got = zero_blocks(&words);
+                assert!(
+                    got <= at && got % 8 == 0 && at - got < 8,
+                    "{n} words, nonzero at {at}: {got}"
+                );
+                words[at] = 0;
+            }
+        }
+        // Unaligned starts and ends, a nonzero byte anywhere.
+        let mut bytes = vec![0u8; 4096 + 16];
+        for start in 0..9 {
+            for end in [start, start + 1, 4096, 4096 + 7] {
+                assert!(bytes_zero(&bytes[start..end]));
+                for at in start..end {
+                    bytes[at] = 0x80;
+                    assert!(!bytes_zero(&bytes[start..end]), "{start}..{end}, at {at}");
+                    bytes[at] = 0;
+                }
+            }
+        }
     }
 
     #[test]
