@@ -65,3 +65,22 @@ test('trapped Executors are collected, also when the error their import threw re
   await collectGarbage()
   assert.ok(collected > made * 0.9, `${collected} of ${made} collected`)
 })
+
+test('every Executor keeps its functions under one shared hidden symbol, so all share one hidden class', () => {
+  // A fresh key per Executor gave each object a hidden class of its own
+  // (and made `new Executor` slow as V8's transition list grew).
+  v8.setFlagsFromString('--allow-natives-syntax')
+  const haveSameMap = new Function('a', 'b', 'return %HaveSameMap(a, b)')
+  const wasm = countWasm()
+  const a = new Executor(wasm, 16, { print: () => {} })
+  const b = new Executor(wasm, 32, { print: () => {} })
+  const [keyA, ...moreA] = Object.getOwnPropertySymbols(a)
+  const [keyB] = Object.getOwnPropertySymbols(b)
+  assert.equal(typeof keyA, 'symbol')
+  assert.deepEqual(moreA, [])
+  assert.equal(keyA, keyB)
+  assert.deepEqual(Object.keys(a), [])
+  assert.equal(haveSameMap(a, b), true)
+  a.free()
+  b.free()
+})

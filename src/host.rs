@@ -81,6 +81,62 @@ pub struct Retained {
     thrown_slot: u32,
 }
 
+/// Per JS environment (main thread, each worker): the symbol that keys the
+/// retained arrays, in an array held by a strong reference.
+struct EnvData {
+    key_holder: sys::napi_ref,
+}
+
+/// The key of the retained array: one symbol per JS environment, shared by
+/// every Executor. (A fresh symbol per Executor gave every object a hidden
+/// class of its own: V8 grew the base class's transition list with each
+/// one, and `new Executor` spent most of its time there.)
+fn retained_key(env: &Env) -> Result<Unknown<'_>> {
+    let check = |status: sys::napi_status, what: &str| {
+        if status == sys::Status::napi_ok {
+            Ok(())
+        } else {
+            Err(Error::new(Status::from(status), what.to_string()))
+        }
+    };
+    if let Some(data) = env.get_instance_data::<EnvData>()? {
+        let mut holder = std::ptr::null_mut();
+        let mut key = std::ptr::null_mut();
+        // SAFETY: Node-API calls on the env that created the reference; the
+        // reference is strong, so the holder array is alive.
+        unsafe {
+            check(
+                sys::napi_get_reference_value(env.raw(), data.key_holder, &mut holder),
+                "cannot read the retained-array key",
+            )?;
+            check(
+                sys::napi_get_element(env.raw(), holder, 0, &mut key),
+                "cannot read the retained-array key",
+            )?;
+            return Ok(Unknown::from_raw_unchecked(env.raw(), key));
+        }
+    }
+    let key = env.create_symbol(Some("wasm-sandbox"))?;
+    let mut holder = env.create_array(1)?;
+    holder.set(0, key)?;
+    let mut reference = std::ptr::null_mut();
+    // SAFETY: a Node-API call on the current env with a live value.
+    check(
+        unsafe { sys::napi_create_reference(env.raw(), holder.raw(), 1, &mut reference) },
+        "cannot keep the retained-array key",
+    )?;
+    // The reference lives as long as the env (Node deletes it at teardown).
+    env.set_instance_data(
+        EnvData {
+            key_holder: reference,
+        },
+        (),
+        |_| {},
+    )?;
+    // SAFETY: `key` is a live value of the current env.
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), key.raw()) })
+}
+
 impl Retained {
     /// Keeps `functions` alive as long as `owner`.
     pub fn new(env: &Env, owner: &mut Object, functions: &[Unknown]) -> Result<Self> {
@@ -89,7 +145,7 @@ impl Retained {
         for (i, function) in functions.iter().enumerate() {
             array.set(i as u32, *function)?;
         }
-        let key = env.create_symbol(Some("wasm-sandbox"))?;
+        let key = retained_key(env)?;
         let raw = array.raw();
         owner.define_properties(&[Property::new()
             .with_name(env, key)?
