@@ -360,6 +360,57 @@ fn programs_are_cached() {
     .unwrap();
     assert!(!Arc::ptr_eq(&a, &c));
     assert_ne!(a.fingerprint(), c.fingerprint());
+    // Every option is part of the cache key.
+    let d = wasm_sandbox_core::DEFAULT_COSTS;
+    let variants = [
+        wasm_sandbox_core::CostTable {
+            call: d.call + 1,
+            ..d
+        },
+        wasm_sandbox_core::CostTable {
+            host_call: d.host_call + 1,
+            ..d
+        },
+        wasm_sandbox_core::CostTable {
+            memory_grow_per_page: d.memory_grow_per_page + 1,
+            ..d
+        },
+        wasm_sandbox_core::CostTable {
+            bulk_memory_per_8_bytes: d.bulk_memory_per_8_bytes + 1,
+            ..d
+        },
+        wasm_sandbox_core::CostTable {
+            bulk_table_per_element: d.bulk_table_per_element + 1,
+            ..d
+        },
+    ];
+    let mut seen = vec![a.clone(), c.clone()];
+    for (costs, canonicalize_nans) in variants.into_iter().map(|c| (c, false)).chain([(d, true)]) {
+        let p = Program::load(
+            &wasm,
+            &ProgramOptions {
+                costs: costs.clone(),
+                canonicalize_nans,
+            },
+        )
+        .unwrap();
+        assert!(
+            seen.iter().all(|q| !Arc::ptr_eq(q, &p)),
+            "{costs:?} {canonicalize_nans}: shares a cached program"
+        );
+        assert!(Arc::ptr_eq(
+            &p,
+            &Program::load(
+                &wasm,
+                &ProgramOptions {
+                    costs,
+                    canonicalize_nans
+                }
+            )
+            .unwrap()
+        ));
+        seen.push(p);
+    }
     // Doubling every instruction's cost doubles the gas of a run without
     // host calls charged separately.
     let mut e1 = executor(&a, 1);

@@ -96,8 +96,33 @@ fn cache() -> &'static Mutex<Cache> {
 
 fn cache_key(wasm: &[u8], options: &ProgramOptions) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"wasm-sandbox program v1\0");
-    h.update(format!("{:?}", options).as_bytes());
+    h.update(b"wasm-sandbox program v2\0");
+    // Every option as a fixed-width field (formatting them as a `Debug`
+    // string cost more than hashing a small module). The pattern names
+    // every field, so a new option cannot be left out of the key.
+    let ProgramOptions {
+        costs:
+            CostTable {
+                instruction,
+                call,
+                host_call,
+                memory_grow_per_page,
+                bulk_memory_per_8_bytes,
+                bulk_table_per_element,
+            },
+        canonicalize_nans,
+    } = options;
+    for field in [
+        instruction,
+        call,
+        host_call,
+        memory_grow_per_page,
+        bulk_memory_per_8_bytes,
+        bulk_table_per_element,
+    ] {
+        h.update(field.to_le_bytes());
+    }
+    h.update([*canonicalize_nans as u8]);
     h.update((wasm.len() as u64).to_le_bytes());
     h.update(wasm);
     h.finalize().into()
