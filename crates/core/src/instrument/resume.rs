@@ -196,6 +196,7 @@ enum Item {
     Site(Vec<(Instr, InstrLocId)>),
 }
 
+#[derive(Default)]
 struct TempPool {
     free: HashMap<ValType, Vec<LocalId>>,
 }
@@ -414,12 +415,8 @@ impl FuncPass<'_> {
             func,
             locals,
             types,
-            pool: TempPool {
-                free: HashMap::new(),
-            },
-            unsaved: TempPool {
-                free: HashMap::new(),
-            },
+            pool: TempPool::default(),
+            unsaved: TempPool::default(),
             labels: HashMap::new(),
             has_pci: HashMap::new(),
             next_site: 0,

@@ -490,10 +490,9 @@ impl Executor {
             let initial = self.program.initial_state().get().ok_or_else(|| {
                 Error::Internal("a recycled instance without an initial state".into())
             })?;
-            let live = &mut *self.live;
-            let len = live.memory.map(|m| m.data_size(&live.store)).unwrap_or(0);
+            let len = self.memory_size() as usize;
             // Nothing may be assumed zero: every byte is written.
-            apply(live, initial, len)?;
+            apply(&mut self.live, initial, len)?;
             self.stale = false;
         }
         Ok(())
@@ -647,15 +646,10 @@ impl Executor {
         let host_ptr: NonNull<dyn Host> = unsafe { std::mem::transmute(host_ptr) };
         st.data_mut().host = Some(host_ptr);
         st.data_mut().run_base = (self.used, self.balance);
-        // Results land here and are dropped (up to 8 on the stack).
-        let mut inline = [ValRaw::i32(0); 8];
+        // Results land here and are dropped.
+        let mut inline = [ValRaw::i32(0); INLINE_VALUES];
         let mut heap = Vec::new();
-        let results: &mut [ValRaw] = if n_results <= inline.len() {
-            &mut inline[..n_results]
-        } else {
-            heap.resize(n_results, ValRaw::i32(0));
-            &mut heap
-        };
+        let results = values_buf(&mut inline, &mut heap, n_results, ValRaw::i32(0));
         // SAFETY: entry and start functions take no parameters and return
         // `n_results` values of number types (the instrumenter refuses
         // reference-typed results), which the buffer holds; `Func::call`
@@ -1093,19 +1087,22 @@ fn apply(live: &mut Live, snapshot: &Snapshot, zero_from: usize) -> Result<()> {
     Ok(())
 }
 
-/// Import arguments and results up to this many are kept on the stack.
+/// Import arguments and results, and the entry's results, up to this many
+/// are kept on the stack.
 const INLINE_VALUES: usize = 8;
 
-/// The first `n` slots of `inline`, or of `heap` grown to `n` when more.
-fn values_buf<'a>(
-    inline: &'a mut [Value; INLINE_VALUES],
-    heap: &'a mut Vec<Value>,
+/// The first `n` slots of `inline`, or of `heap` grown to `n` (filled with
+/// `fill`) when more.
+fn values_buf<'a, T: Copy>(
+    inline: &'a mut [T; INLINE_VALUES],
+    heap: &'a mut Vec<T>,
     n: usize,
-) -> &'a mut [Value] {
+    fill: T,
+) -> &'a mut [T] {
     if n <= INLINE_VALUES {
         &mut inline[..n]
     } else {
-        heap.resize(n, Value::I32(0));
+        heap.resize(n, fill);
         &mut heap[..]
     }
 }
@@ -1205,8 +1202,8 @@ fn host_import(
         let mut arg_inline = [Value::I32(0); INLINE_VALUES];
         let mut out_inline = [Value::I32(0); INLINE_VALUES];
         let (mut arg_heap, mut out_heap) = (Vec::new(), Vec::new());
-        let args = values_buf(&mut arg_inline, &mut arg_heap, params.len());
-        let out = values_buf(&mut out_inline, &mut out_heap, results.len());
+        let args = values_buf(&mut arg_inline, &mut arg_heap, params.len(), Value::I32(0));
+        let out = values_buf(&mut out_inline, &mut out_heap, results.len(), Value::I32(0));
         call_host(&mut caller, index, &name, &params, &results, raw, args, out)
     })
 }
