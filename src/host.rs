@@ -14,6 +14,15 @@ use crate::error::{
     invalid_type, js_error, thrown_value, ErrorClass, ERR_IMPORT_MISSING, ERR_IMPORT_TYPE,
 };
 
+/// `Ok` for a successful Node-API call, else an error with `what`.
+fn napi_result(status: sys::napi_status, what: &str) -> Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(Error::new(Status::from(status), what.to_string()))
+    }
+}
+
 /// A JS function supplying one import, with the import's signature.
 pub struct JsImport {
     function: WeakValue,
@@ -34,12 +43,7 @@ impl WeakValue {
         let mut reference = std::ptr::null_mut();
         // SAFETY: a Node-API call on the current env with a live value.
         let status = unsafe { sys::napi_create_reference(env.raw(), value, 0, &mut reference) };
-        if status != sys::Status::napi_ok {
-            return Err(Error::new(
-                Status::from(status),
-                "cannot reference a JS value",
-            ));
-        }
+        napi_result(status, "cannot reference a JS value")?;
         Ok(WeakValue {
             env: env.raw(),
             reference,
@@ -92,24 +96,17 @@ struct EnvData {
 /// class of its own: V8 grew the base class's transition list with each
 /// one, and `new Executor` spent most of its time there.)
 fn retained_key(env: &Env) -> Result<Unknown<'_>> {
-    let check = |status: sys::napi_status, what: &str| {
-        if status == sys::Status::napi_ok {
-            Ok(())
-        } else {
-            Err(Error::new(Status::from(status), what.to_string()))
-        }
-    };
     if let Some(data) = env.get_instance_data::<EnvData>()? {
         let mut holder = std::ptr::null_mut();
         let mut key = std::ptr::null_mut();
         // SAFETY: Node-API calls on the env that created the reference; the
         // reference is strong, so the holder array is alive.
         unsafe {
-            check(
+            napi_result(
                 sys::napi_get_reference_value(env.raw(), data.key_holder, &mut holder),
                 "cannot read the retained-array key",
             )?;
-            check(
+            napi_result(
                 sys::napi_get_element(env.raw(), holder, 0, &mut key),
                 "cannot read the retained-array key",
             )?;
@@ -121,7 +118,7 @@ fn retained_key(env: &Env) -> Result<Unknown<'_>> {
     holder.set(0, key)?;
     let mut reference = std::ptr::null_mut();
     // SAFETY: a Node-API call on the current env with a live value.
-    check(
+    napi_result(
         unsafe { sys::napi_create_reference(env.raw(), holder.raw(), 1, &mut reference) },
         "cannot keep the retained-array key",
     )?;
@@ -161,13 +158,7 @@ impl Retained {
         let array = self.array.get(env)?;
         // SAFETY: a Node-API call on the current env with live values.
         let status = unsafe { sys::napi_set_element(env.raw(), array, self.thrown_slot, value) };
-        if status != sys::Status::napi_ok {
-            return Err(Error::new(
-                Status::from(status),
-                "cannot keep the thrown value",
-            ));
-        }
-        Ok(())
+        napi_result(status, "cannot keep the thrown value")
     }
 
     /// Forgets the stored thrown value.
@@ -334,9 +325,7 @@ fn call_function<'env>(
             &mut returned,
         )
     };
-    if status != sys::Status::napi_ok {
-        return Err(Error::new(Status::from(status), "the call failed"));
-    }
+    napi_result(status, "the call failed")?;
     // SAFETY: `returned` was just produced by a successful call.
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), returned) })
 }
