@@ -382,7 +382,10 @@ impl core::Host for JsHost<'_> {
         let Some(Some(import)) = self.imports.get(index) else {
             return Err(core::HostError(format!("no function for import #{index}")));
         };
-        self.guarded_call(memory.bytes(), &format!("import {}", import.name), |host| {
+        // The label is formatted only for an error message: every import
+        // call goes through here.
+        let what = format_args!("import {}", import.name);
+        self.guarded_call(memory.bytes(), &what, |host| {
             host.call_js(import, args, results)
         })
     }
@@ -401,7 +404,7 @@ impl core::Host for JsHost<'_> {
         let Some(callback) = callback else {
             return Err(core::HostError(format!("no callback for WASI fd {fd}")));
         };
-        self.guarded_call(memory, name, |host| {
+        self.guarded_call(memory, &name, |host| {
             let env = host.env;
             let chunk = BufferSlice::copy_from(env, data)?;
             call_function(env, callback.get(env)?, &[chunk.raw()]).map(|_| ())
@@ -417,7 +420,7 @@ impl core::Host for JsHost<'_> {
             return Ok(None);
         };
         let mut chunk = None;
-        self.guarded_call(memory, "options.wasi.stdin", |host| {
+        self.guarded_call(memory, &"options.wasi.stdin", |host| {
             let env = host.env;
             let returned = call_function(env, callback.get(env)?, &[])?;
             chunk = stdin_chunk(env, returned)?;
@@ -449,11 +452,11 @@ fn stdin_chunk(env: &Env, value: Unknown) -> Result<Option<Vec<u8>>> {
 impl JsHost<'_> {
     /// Runs `f` (which calls into JS) in its own handle scope, with
     /// `memory` readable from JS; a failure keeps what JS threw for `run`
-    /// to rethrow.
+    /// to rethrow. `what` names the callback in error messages.
     fn guarded_call(
         &mut self,
         memory: &mut [u8],
-        what: &str,
+        what: &dyn std::fmt::Display,
         f: impl FnOnce(&mut Self) -> Result<()>,
     ) -> std::result::Result<(), core::HostError> {
         let previous = self
