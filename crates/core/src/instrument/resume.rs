@@ -290,9 +290,10 @@ struct State<'f> {
     /// The function label (branches to it become branches to `body`).
     fn_label: InstrSeqId,
     body: Option<InstrSeqId>,
-    /// The call depth at entry, for functions that count depth (restored
-    /// at every normal exit; recomputed by a rewind, so never saved).
-    depth_local: Option<LocalId>,
+    /// Whether the function counts call depth: its entry adds its weight
+    /// to the depth global and every normal exit subtracts it again
+    /// (recomputed by a rewind, so nothing is saved).
+    counts_depth: bool,
     /// The entry's pause site and charge (see [`FuncPass::entry_dispatch`]).
     entry_site: Option<(u32, u64)>,
     /// Instructions fast copies may still add (see [`FAST_COPY_EXTRA_INSTRS`]).
@@ -426,7 +427,7 @@ impl FuncPass<'_> {
             fn_label: entry,
             header_cost: HashMap::new(),
             body: None,
-            depth_local: None,
+            counts_depth: false,
             entry_site: None,
             fast_copy_budget: 0,
             depth_tmp,
@@ -446,7 +447,7 @@ impl FuncPass<'_> {
         }
         let is_leaf = !any_instr(st.func, |i| self.is_call_site(i));
         if !is_leaf {
-            st.depth_local = Some(st.locals.add(ValType::I32));
+            st.counts_depth = true;
         }
 
         // The body moves into its own block; the entry sequence becomes
@@ -472,7 +473,6 @@ impl FuncPass<'_> {
             *l != st.ri
                 && *l != st.gas_tmp
                 && *l != st.depth_tmp
-                && Some(*l) != st.depth_local
                 && !unsaved.contains(l)
         });
         for l in &saved {
@@ -658,13 +658,23 @@ impl FuncPass<'_> {
         vec![lget(st.gas_tmp), gset(self.ids.gas)]
     }
 
-    /// Stores the call depth at entry back (at every normal exit of a
-    /// function that counts depth).
+    /// Takes the function's weight off the call depth again (at every
+    /// normal exit of a function that counts depth). Subtracting instead of
+    /// storing a copy of the entry's depth keeps that copy from being live
+    /// across every call (on fib it was spilled to the native stack at
+    /// entry and reloaded at the exit: 2 instructions per call).
     fn depth_restore(&self, st: &State<'_>) -> Vec<(Instr, InstrLocId)> {
-        match st.depth_local {
-            Some(d) => vec![lget(d), gset(self.ids.depth)],
-            None => vec![],
+        if !st.counts_depth {
+            return vec![];
         }
+        vec![
+            gget(self.ids.depth),
+            synth(Const {
+                value: Value::I32(WEIGHT_MARKER),
+            }),
+            binop(BinaryOp::I32Sub),
+            gset(self.ids.depth),
+        ]
     }
 
     /// Reloads the gas local from the global (after calls).
@@ -883,7 +893,7 @@ impl FuncPass<'_> {
             SeqKind::FunctionBody => {
                 let k = self.alloc_site(st);
                 let mut site = Vec::new();
-                if let Some(d) = st.depth_local {
+                if st.counts_depth {
                     let trap = new_seq(
                         st.func,
                         vec![synth(Call {
@@ -894,11 +904,10 @@ impl FuncPass<'_> {
                     // `depth_weight` is not known yet; patched later via a
                     // marker constant. We use the frame-independent bound
                     // computed from the stack map instead (see `weight`).
-                    // `d` keeps the depth at entry: every normal exit
-                    // stores it back (see `depth_restore`).
+                    // Every normal exit subtracts the weight again (see
+                    // `depth_restore`).
                     site.extend([
                         gget(self.ids.depth),
-                        synth(LocalTee { local: d }),
                         synth(Const {
                             value: Value::I32(WEIGHT_MARKER),
                         }),
@@ -2062,7 +2071,8 @@ fn patch_placeholder(func: &mut LocalFunction, seq: InstrSeqId, pop: Vec<(Instr,
     }
 }
 
-/// Replaces the depth weight marker constant with the real weight.
+/// Replaces the depth weight marker constants (the entry's and every
+/// exit's) with the real weight.
 fn patch_weight(func: &mut LocalFunction, weight: u32) {
     let mut stack = vec![func.entry_block()];
     while let Some(s) = stack.pop() {
@@ -2077,7 +2087,6 @@ fn patch_weight(func: &mut LocalFunction, weight: u32) {
                     func.block_mut(s).instrs[idx].0 = Instr::Const(Const {
                         value: Value::I32(weight as i32),
                     });
-                    return;
                 }
             }
             stack.extend(nested(&func.block(s).instrs[idx].0));

@@ -17,11 +17,10 @@
   (export "__ws_unwind" (memory 0))
   (export "__ws_restore_drops" (func $__ws_restore_drops))
   (func $fib (;0;) (type 2) (param i32) (result i32)
-    (local i32 i32 i32 i32 i32 i32 i32 i32 i32 i64)
+    (local i32 i32 i32 i32 i32 i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
         global.get 4
-        local.tee 4
         i32.const 144
         i32.add
         local.tee 3
@@ -38,9 +37,9 @@
             global.get 0
             i64.const 4
             i64.sub
-            local.tee 10
+            local.tee 9
             global.set 0
-            local.get 10
+            local.get 9
             i64.const 4611686018427387904
             i64.ge_u
             if ;; label = @5
@@ -49,9 +48,9 @@
                 global.get 3
                 i32.const 40
                 i32.sub
-                local.tee 9
+                local.tee 8
                 global.set 3
-                local.get 9
+                local.get 8
                 i32.load
                 i32.const 0
                 i32.ne
@@ -59,7 +58,7 @@
                   call $__ws_trap_corrupt_unwind
                 else
                 end
-                local.get 9
+                local.get 8
                 i32.load offset=4
                 local.tee 2
                 i32.const 1
@@ -70,18 +69,18 @@
                   call $__ws_trap_corrupt_unwind
                 else
                 end
-                local.get 9
+                local.get 8
                 i32.load offset=8
                 local.set 0
-                local.get 9
+                local.get 8
                 i32.load offset=16
                 local.set 1
-                local.get 9
+                local.get 8
                 i32.load offset=24
-                local.set 7
-                local.get 9
+                local.set 6
+                local.get 8
                 i32.load offset=32
-                local.set 8
+                local.set 7
                 local.get 2
                 i32.const 1
                 i32.eq
@@ -89,7 +88,7 @@
                   i32.const 0
                   global.set 2
                   global.get 1
-                  local.tee 10
+                  local.tee 9
                   global.set 0
                   i32.const 0
                   local.set 2
@@ -110,7 +109,7 @@
               local.get 0
               i32.const 2
               i32.ge_u
-              local.set 5
+              local.set 4
             else
             end
             block ;; label = @5
@@ -124,7 +123,7 @@
                 br_if 1 (;@5;)
               else
               end
-              local.get 5
+              local.get 4
               local.get 2
               i32.const 2
               i32.sub
@@ -134,10 +133,10 @@
               i32.eqz
               select
               if ;; label = @6
-                local.get 10
+                local.get 9
                 i64.const 1
                 i64.sub
-                local.set 10
+                local.set 9
                 block ;; label = @7
                   local.get 2
                   if ;; label = @8
@@ -156,7 +155,7 @@
                       global.get 1
                       i64.const 15
                       i64.add
-                      local.tee 10
+                      local.tee 9
                       global.set 0
                       i32.const 0
                       local.set 2
@@ -165,12 +164,12 @@
                   else
                   end
                   loop ;; label = @8
-                    local.get 10
+                    local.get 9
                     i64.const 15
                     i64.sub
-                    local.tee 10
+                    local.tee 9
                     global.set 0
-                    local.get 10
+                    local.get 9
                     i64.const 0
                     i64.lt_s
                     if ;; label = @9
@@ -189,8 +188,8 @@
                         local.get 0
                         i32.const 1
                         i32.sub
+                        local.set 5
                         local.set 6
-                        local.set 7
                       else
                       end
                       block ;; label = @10
@@ -209,7 +208,7 @@
                             i32.const 0
                             global.set 2
                             global.get 1
-                            local.tee 10
+                            local.tee 9
                             global.set 0
                             i32.const 0
                             local.set 2
@@ -220,13 +219,13 @@
                         end
                         i32.const 0
                         local.set 2
-                        local.get 10
+                        local.get 9
                         global.set 0
-                        local.get 6
+                        local.get 5
                         call $fib
-                        local.set 8
+                        local.set 7
                         global.get 0
-                        local.tee 10
+                        local.tee 9
                         i64.const 0
                         i64.lt_s
                         if ;; label = @11
@@ -243,8 +242,8 @@
                         else
                         end
                       end
+                      local.get 6
                       local.get 7
-                      local.get 8
                       i32.add
                       local.set 1
                       local.get 0
@@ -261,19 +260,19 @@
                         local.get 0
                         i32.const 1
                         i32.sub
+                        local.set 5
                         local.set 6
-                        local.set 7
                       end
                       block ;; label = @10
                         i32.const 0
                         local.set 2
-                        local.get 10
+                        local.get 9
                         global.set 0
-                        local.get 6
+                        local.get 5
                         call $fib
-                        local.set 8
+                        local.set 7
                         global.get 0
-                        local.tee 10
+                        local.tee 9
                         i64.const 0
                         i64.lt_s
                         if ;; label = @11
@@ -290,8 +289,8 @@
                         else
                         end
                       end
+                      local.get 6
                       local.get 7
-                      local.get 8
                       i32.add
                       local.set 1
                       local.get 0
@@ -308,10 +307,10 @@
               else
               end
             end
-            local.get 10
+            local.get 9
             i64.const 3
             i64.sub
-            local.set 10
+            local.set 9
             local.get 0
             local.get 1
             i32.add
@@ -321,23 +320,23 @@
             local.get 0
             i32.const 2
             i32.ge_u
-            local.set 5
+            local.set 4
           end
           block ;; label = @4
-            local.get 5
+            local.get 4
             if ;; label = @5
-              local.get 10
+              local.get 9
               i64.const 1
               i64.sub
-              local.set 10
+              local.set 9
               block ;; label = @6
                 loop ;; label = @7
-                  local.get 10
+                  local.get 9
                   i64.const 15
                   i64.sub
-                  local.tee 10
+                  local.tee 9
                   global.set 0
-                  local.get 10
+                  local.get 9
                   i64.const 0
                   i64.lt_s
                   if ;; label = @8
@@ -353,19 +352,19 @@
                       local.get 0
                       i32.const 1
                       i32.sub
+                      local.set 5
                       local.set 6
-                      local.set 7
                     end
                     block ;; label = @9
                       i32.const 0
                       local.set 2
-                      local.get 10
+                      local.get 9
                       global.set 0
-                      local.get 6
+                      local.get 5
                       call $fib
-                      local.set 8
+                      local.set 7
                       global.get 0
-                      local.tee 10
+                      local.tee 9
                       i64.const 0
                       i64.lt_s
                       if ;; label = @10
@@ -382,8 +381,8 @@
                       else
                       end
                     end
+                    local.get 6
                     local.get 7
-                    local.get 8
                     i32.add
                     local.set 1
                     local.get 0
@@ -400,58 +399,59 @@
             else
             end
           end
-          local.get 10
+          local.get 9
           i64.const 3
           i64.sub
-          local.set 10
+          local.set 9
           local.get 0
           local.get 1
           i32.add
         end
       end
-      local.get 10
+      local.get 9
       global.set 0
-      local.get 4
+      global.get 4
+      i32.const 144
+      i32.sub
       global.set 4
       return
     end
     local.set 2
     global.get 3
-    local.set 9
-    local.get 9
+    local.set 8
+    local.get 8
     i32.const 0
     i32.store
-    local.get 9
+    local.get 8
     local.get 2
     i32.store offset=4
-    local.get 9
+    local.get 8
     local.get 0
     i64.extend_i32_u
     i64.store offset=8
-    local.get 9
+    local.get 8
     local.get 1
     i64.extend_i32_u
     i64.store offset=16
-    local.get 9
-    local.get 7
+    local.get 8
+    local.get 6
     i64.extend_i32_u
     i64.store offset=24
-    local.get 9
     local.get 8
+    local.get 7
     i64.extend_i32_u
     i64.store offset=32
-    local.get 9
+    local.get 8
     i32.const 40
     i32.add
     global.set 3
     i32.const 0
   )
   (func (;1;) (type 1) (result i32)
-    (local i32 i32 i32 i32 i32 i32 i64)
+    (local i32 i32 i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
         global.get 4
-        local.tee 2
         i32.const 96
         i32.add
         local.tee 1
@@ -468,9 +468,9 @@
             global.get 0
             i64.const 2
             i64.sub
-            local.tee 6
+            local.tee 5
             global.set 0
-            local.get 6
+            local.get 5
             i64.const 4611686018427387904
             i64.ge_u
             if ;; label = @5
@@ -479,9 +479,9 @@
                 global.get 3
                 i32.const 16
                 i32.sub
-                local.tee 5
+                local.tee 4
                 global.set 3
-                local.get 5
+                local.get 4
                 i32.load
                 i32.const 1
                 i32.ne
@@ -489,7 +489,7 @@
                   call $__ws_trap_corrupt_unwind
                 else
                 end
-                local.get 5
+                local.get 4
                 i32.load offset=4
                 local.tee 0
                 i32.const 1
@@ -500,9 +500,9 @@
                   call $__ws_trap_corrupt_unwind
                 else
                 end
-                local.get 5
+                local.get 4
                 i32.load offset=8
-                local.set 4
+                local.set 3
                 local.get 0
                 i32.const 1
                 i32.eq
@@ -510,7 +510,7 @@
                   i32.const 0
                   global.set 2
                   global.get 1
-                  local.tee 6
+                  local.tee 5
                   global.set 0
                   i32.const 0
                   local.set 0
@@ -529,7 +529,7 @@
             i32.eqz
             if ;; label = @5
               i32.const 20
-              local.set 3
+              local.set 2
             else
             end
             block ;; label = @5
@@ -548,7 +548,7 @@
                   i32.const 0
                   global.set 2
                   global.get 1
-                  local.tee 6
+                  local.tee 5
                   global.set 0
                   i32.const 0
                   local.set 0
@@ -559,13 +559,13 @@
               end
               i32.const 0
               local.set 0
-              local.get 6
+              local.get 5
               global.set 0
-              local.get 3
+              local.get 2
               call $fib
-              local.set 4
+              local.set 3
               global.get 0
-              local.tee 6
+              local.tee 5
               i64.const 0
               i64.lt_s
               if ;; label = @6
@@ -582,23 +582,23 @@
               else
               end
             end
-            local.get 4
+            local.get 3
             br 1 (;@3;)
           end
           block ;; label = @4
             i32.const 20
-            local.set 3
+            local.set 2
           end
           block ;; label = @4
             i32.const 0
             local.set 0
-            local.get 6
+            local.get 5
             global.set 0
-            local.get 3
+            local.get 2
             call $fib
-            local.set 4
+            local.set 3
             global.get 0
-            local.tee 6
+            local.tee 5
             i64.const 0
             i64.lt_s
             if ;; label = @5
@@ -615,29 +615,31 @@
             else
             end
           end
-          local.get 4
+          local.get 3
         end
       end
-      local.get 6
+      local.get 5
       global.set 0
-      local.get 2
+      global.get 4
+      i32.const 96
+      i32.sub
       global.set 4
       return
     end
     local.set 0
     global.get 3
-    local.set 5
-    local.get 5
+    local.set 4
+    local.get 4
     i32.const 1
     i32.store
-    local.get 5
+    local.get 4
     local.get 0
     i32.store offset=4
-    local.get 5
     local.get 4
+    local.get 3
     i64.extend_i32_u
     i64.store offset=8
-    local.get 5
+    local.get 4
     i32.const 16
     i32.add
     global.set 3
