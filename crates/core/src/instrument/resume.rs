@@ -18,10 +18,12 @@
 //!   spilled into locals, and constructs become `[] -> []` with params and
 //!   results passed through locals. Between two sites the stack is empty, so
 //!   code between sites can be skipped as a unit.
-//! * **Unwind.** When the check fails: `state = 1; br $unwind (site)`. The
-//!   epilogue stores `[func_id][site][locals...]` into the private unwind
-//!   memory and returns; each caller sees `state != 0` after its call and
-//!   unwinds its own frame the same way.
+//! * **Unwind.** When the check fails: `br $pause (site)`, the function's
+//!   one shared pause path, which sets `state = 1` (see
+//!   [`FuncPass::pause_at`]). The epilogue stores `[func_id][site][locals...]`
+//!   into the private unwind memory and returns; each caller sees a
+//!   negative balance and `state != 0` after its call and unwinds its own
+//!   frame the same way.
 //! * **Rewind.** The host sets `state = 2`, saves the real balance in
 //!   `gas_saved` and sets the balance to a large fake value (so no check
 //!   fires on the way back), then calls the entry again. Each function entry
@@ -45,23 +47,26 @@
 //! (the fast copies left out):
 //!
 //! ```wat
-//! (func $f (local $ri i32) (local $d i32)
-//!   ;; entry site 1: depth check (d = depth; depth += weight), charge,
-//!   ;; slow path (pop frame / unwind)
+//! (func $f (local $ri i32)
+//!   ;; entry site 1: depth check (depth += weight), charge,
+//!   ;; slow path (pop frame / pause)
 //!   (block $unwind (result i32)
-//!     (block $body
-//!       (loop $l
-//!         gas -= 3
-//!         (if (gas < 0) ...site 2...)
-//!         (if (ri == 0 || ri == 3 || ri == 4)     ;; ri == 4: finish, skip
-//!           (then ri = 0 (call $g)
-//!                 (if (gas < 0) (then (if (global.get $state)
-//!                   (then (br $unwind (i32.const 3)))     ;; paused below
-//!                   (else state = 1                       ;; returned past
-//!                         (br $unwind (i32.const 4))))))));; the budget
-//!         (br $l)))
-//!     depth = $d
-//!     (return))
+//!     (block $pause (result i32)
+//!       (block $body
+//!         (loop $l
+//!           gas -= 3
+//!           (if (gas < 0) (then (br $pause (i32.const 2))))
+//!           (if (ri == 0 || ri == 3 || ri == 4)   ;; ri == 3: finish, skip
+//!             (then ri = 0 (call $g)
+//!                   ;; site 3: returned past the budget (state 0);
+//!                   ;; site 4: paused below (state 1)
+//!                   (if (gas < 0) (then (br $pause (i32.const 3))))))
+//!           (br $l)))
+//!       depth -= weight
+//!       (return))
+//!     ;; [k] -> [k + (state != 0)]; state = 1
+//!     (i32.add (global.get $state) (i32.const 0) (i32.ne))
+//!     (global.set $state (i32.const 1)))
 //!   ;; epilogue: save [func_id][site][locals] to the unwind memory
 //!   ...)
 //! ```
@@ -106,7 +111,7 @@ enum Finish {
     /// A loop whose header is the site's first number: before entering
     /// the loop, refunding the header's charge (it is made again).
     BeforeLoop(u64),
-    /// A call whose second site number is a pause right after it: the
+    /// A call whose first site number is a pause right after it: the
     /// results are in their locals, so finish and skip the call.
     AfterSite,
 }
@@ -300,7 +305,10 @@ struct State<'f> {
     fast_copy_budget: u64,
     /// Scratch for the depth check (never saved).
     depth_tmp: LocalId,
-    unwind_label: InstrSeqId,
+    /// The block of the shared pause path, inside the epilogue's: a branch
+    /// to it with a site number `k` sets `state = unwinding` and saves the
+    /// frame at `k + (state != 0)`, see [`FuncPass::pause_at`].
+    pause_label: InstrSeqId,
 }
 
 impl State<'_> {
@@ -409,6 +417,10 @@ impl FuncPass<'_> {
             .builder_mut()
             .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
             .id();
+        let pause_label = func
+            .builder_mut()
+            .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
+            .id();
         let ri = locals.add(ValType::I32);
         let gas_tmp = locals.add(ValType::I64);
         let depth_tmp = locals.add(ValType::I32);
@@ -431,7 +443,7 @@ impl FuncPass<'_> {
             entry_site: None,
             fast_copy_budget: 0,
             depth_tmp,
-            unwind_label,
+            pause_label,
         };
         truncate_dead_code(st.func, entry);
         let original = code_size(st.func, &st.func.block(entry).instrs);
@@ -451,7 +463,8 @@ impl FuncPass<'_> {
         }
 
         // The body moves into its own block; the entry sequence becomes
-        // `block $unwind (block $body ...) return end; epilogue`.
+        // `block $unwind (block $pause (block $body ...) return end; shared
+        // pause path) end; epilogue`.
         let body = st.func.builder_mut().dangling_instr_seq(body_ty).id();
         st.body = Some(body);
         let old = std::mem::take(&mut st.func.block_mut(entry).instrs);
@@ -488,11 +501,24 @@ impl FuncPass<'_> {
 
         // Entry sequence.
         let results = fn_results;
-        let mut unwind_body = vec![synth(Block { seq: body })];
-        unwind_body.extend(self.gas_write_back(&st));
-        unwind_body.extend(self.depth_restore(&st));
-        unwind_body.push(synth(Return {}));
-        st.func.block_mut(unwind_label).instrs = unwind_body;
+        let mut pause_body = vec![synth(Block { seq: body })];
+        pause_body.extend(self.gas_write_back(&st));
+        pause_body.extend(self.depth_restore(&st));
+        pause_body.push(synth(Return {}));
+        st.func.block_mut(st.pause_label).instrs = pause_body;
+        // The shared pause path: `[k] -> [k + (state != 0)]`, then
+        // `state = unwinding` (see `pause_at`).
+        st.func.block_mut(unwind_label).instrs = vec![
+            synth(Block {
+                seq: st.pause_label,
+            }),
+            gget(self.ids.state),
+            const_i32(state_code::NORMAL),
+            binop(BinaryOp::I32Ne),
+            binop(BinaryOp::I32Add),
+            const_i32(state_code::UNWINDING),
+            gset(self.ids.state),
+        ];
         let mut entry_instrs = vec![synth(Block { seq: unwind_label })];
         // Epilogue: [site] on the stack.
         entry_instrs.push(lset(st.ri));
@@ -699,23 +725,30 @@ impl FuncPass<'_> {
         v
     }
 
-    /// A sequence that pauses at site `k`: `state = unwinding; br $unwind (k)`.
+    /// A sequence that pauses at site `k` in normal mode: `br $pause (k)`.
+    ///
+    /// Every pause branches to the function's one shared pause path, which
+    /// sets `state = unwinding` and saves the frame at `k` when the state
+    /// was normal and at `k + 1` when it was already unwinding. Only a call
+    /// site can see the second case (its callee unwound): its two site
+    /// numbers are `k` for a pause right after the call and `k + 1` for a
+    /// pause below it, so one branch serves both. Sharing the path keeps
+    /// each site to two instructions (it was 4 for a pause and 11 after a
+    /// call); it runs only when pausing.
     fn pause_at(&self, st: &mut State<'_>, k: u32) -> InstrSeqId {
         new_seq(
             st.func,
             vec![
-                const_i32(state_code::UNWINDING),
-                gset(self.ids.state),
                 const_i32(k as i32),
                 synth(Br {
-                    block: st.unwind_label,
+                    block: st.pause_label,
                 }),
             ],
         )
     }
 
     /// The check of pause site `k`:
-    /// `gas = new_gas; if (gas < 0) { state = unwinding; br $unwind (k) }`.
+    /// `gas = new_gas; if (gas < 0) { br $pause (k) }`.
     ///
     /// The charged balance is also stored to the global here (one store per
     /// loop iteration), so after a trap the global holds the balance as of
@@ -1179,8 +1212,8 @@ impl FuncPass<'_> {
                     };
                     let (lower_l, arg_l) = self.spill(st, &mut cur, &lower, &params, unsaved);
                     flush(&mut items, &mut cur);
-                    // Two sites: `k` for a pause below the call, `k + 1` for
-                    // a pause right after it (see below).
+                    // Two sites: `k` for a pause right after the call,
+                    // `k + 1` for a pause below it (see below).
                     let k = self.alloc_site(st);
                     self.alloc_site(st);
                     let res_l: Vec<LocalId> =
@@ -1193,32 +1226,14 @@ impl FuncPass<'_> {
                         site.push(lset(l));
                     }
                     // After the call: a negative balance is either a pause
-                    // below (state = unwinding: unwind this frame at `k`) or
-                    // a callee that returned past the budget: pause here, at
-                    // `k + 1`, with the results in their locals, so a chain
-                    // of returns does not run every caller's tail (the
-                    // overshoot stays one function's loop-free path). Only
-                    // then is the state read.
-                    let unwind = new_seq(
-                        st.func,
-                        vec![
-                            const_i32(k as i32),
-                            synth(Br {
-                                block: st.unwind_label,
-                            }),
-                        ],
-                    );
-                    let pause_after = self.pause_at(st, k + 1);
-                    let negative = new_seq(
-                        st.func,
-                        vec![
-                            gget(self.ids.state),
-                            synth(IfElse {
-                                consequent: unwind,
-                                alternative: pause_after,
-                            }),
-                        ],
-                    );
+                    // below (state = unwinding: unwind this frame at
+                    // `k + 1`) or a callee that returned past the budget:
+                    // pause here, at `k`, with the results in their locals,
+                    // so a chain of returns does not run every caller's
+                    // tail (the overshoot stays one function's loop-free
+                    // path). The shared pause path tells the two apart by
+                    // the state (`pause_at`).
+                    let negative = self.pause_at(st, k);
                     let not_negative = new_seq(st.func, vec![]);
                     site.extend([
                         gget(self.ids.gas),
@@ -1388,7 +1403,7 @@ impl FuncPass<'_> {
     ///       if (state)                        ;; rewinding
     ///         pop the frame; if (ri == entry site) finish the rewind
     ///       else                              ;; out of gas: pause here
-    ///         state = unwinding; br $unwind (entry site)
+    ///         br $pause (entry site)
     ///     else br $to_fast
     ///     guarded rest; br $exit
     ///   end
@@ -1455,7 +1470,7 @@ impl FuncPass<'_> {
             code.extend(rest);
             return code;
         }
-        let fast = clone_fast(st.func, st.ri, &rest, &mut HashMap::new());
+        let fast = clone_fast(st.func, st.ri, &rest, &mut FastMap::default());
         let exit = st.func.builder_mut().dangling_instr_seq(ty).id();
         let to_fast = st
             .func
@@ -1494,8 +1509,7 @@ impl FuncPass<'_> {
         if !wants_fast_copy(st, &rest) {
             return rest;
         }
-        let mut map = HashMap::new();
-        let fast = clone_fast(st.func, st.ri, &rest, &mut map);
+        let fast = clone_fast(st.func, st.ri, &rest, &mut FastMap::default());
         let slow = st.func.builder_mut().dangling_instr_seq(ty).id();
         st.func.block_mut(slow).instrs = rest;
         let fast_seq = st.func.builder_mut().dangling_instr_seq(ty).id();
@@ -1576,7 +1590,7 @@ impl FuncPass<'_> {
             Finish::AfterSite => {
                 let mut v = self.finish_rewind(st, 0);
                 v.push(synth(Br { block: skip }));
-                Some((hi, v))
+                Some((lo, v))
             }
         };
         if let Some((at, code)) = target {
@@ -1817,13 +1831,27 @@ fn clone_fast(
     func: &mut LocalFunction,
     ri: LocalId,
     instrs: &[(Instr, InstrLocId)],
-    map: &mut HashMap<InstrSeqId, InstrSeqId>,
+    map: &mut FastMap,
 ) -> Vec<(Instr, InstrLocId)> {
-    let remap = |map: &HashMap<InstrSeqId, InstrSeqId>, b: InstrSeqId| *map.get(&b).unwrap_or(&b);
+    let remap = |map: &mut FastMap, b: InstrSeqId| {
+        let to = *map.copies.get(&b).unwrap_or(&b);
+        map.targeted.insert(to);
+        to
+    };
     let mut out: Vec<(Instr, InstrLocId)> = Vec::with_capacity(instrs.len());
     for (instr, loc) in instrs {
         match instr {
             Instr::LocalGet(g) if g.local == ri => out.push(const_i32(0)),
+            // `ri` is 0 throughout the copy, so its stores are dead (a call
+            // site's `ri = 0`): only the stack effect stays.
+            Instr::LocalSet(s) if s.local == ri => {
+                if i32_const_of(out.last()).is_some() {
+                    out.pop();
+                } else {
+                    out.push(synth(Drop {}));
+                }
+            }
+            Instr::LocalTee(t) if t.local == ri => {}
             Instr::Unop(Unop {
                 op: UnaryOp::I32Eqz,
             }) if i32_const_of(out.last()).is_some() => {
@@ -1882,7 +1910,7 @@ fn clone_fast(
                     continue;
                 }
                 let seq = clone_seq(func, ri, arm, map);
-                out.push(synth(Block { seq }));
+                push_block(func, map, &mut out, seq, synth(Block { seq }));
             }
             Instr::IfElse(ie) => {
                 let consequent = clone_seq(func, ri, ie.consequent, map);
@@ -1924,7 +1952,7 @@ fn clone_fast(
             )),
             Instr::Block(b) => {
                 let seq = clone_seq(func, ri, b.seq, map);
-                out.push((Instr::Block(Block { seq }), *loc));
+                push_block(func, map, &mut out, seq, (Instr::Block(Block { seq }), *loc));
             }
             Instr::Loop(l) => {
                 let seq = clone_seq(func, ri, l.seq, map);
@@ -1936,16 +1964,44 @@ fn clone_fast(
     out
 }
 
+/// What [`clone_fast`] tracks while copying: the copy of every sequence
+/// copied so far, and which copies are branch targets.
+#[derive(Default)]
+struct FastMap {
+    copies: HashMap<InstrSeqId, InstrSeqId>,
+    targeted: HashSet<InstrSeqId>,
+}
+
+/// Appends the copied block `seq`, or only its instructions when no branch
+/// targets it: folding the guards leaves many blocks whose only branch was
+/// in a guard (`block $skip` of [`FuncPass::guarded`], the arm of a
+/// folded `if`). A branch to a block can only be inside it, so once `seq`
+/// is copied its entry in `targeted` is final. Inlined instructions see the
+/// same stack: the body of a valid block only consumes its own params.
+fn push_block(
+    func: &LocalFunction,
+    map: &FastMap,
+    out: &mut Vec<(Instr, InstrLocId)>,
+    seq: InstrSeqId,
+    block: (Instr, InstrLocId),
+) {
+    if map.targeted.contains(&seq) {
+        out.push(block);
+    } else {
+        out.extend(func.block(seq).instrs.iter().cloned());
+    }
+}
+
 /// [`clone_fast`] of the sequence `seq` into a fresh sequence.
 fn clone_seq(
     func: &mut LocalFunction,
     ri: LocalId,
     seq: InstrSeqId,
-    map: &mut HashMap<InstrSeqId, InstrSeqId>,
+    map: &mut FastMap,
 ) -> InstrSeqId {
     let ty = func.block(seq).ty;
     let copy = func.builder_mut().dangling_instr_seq(ty).id();
-    map.insert(seq, copy);
+    map.copies.insert(seq, copy);
     let instrs = func.block(seq).instrs.clone();
     let body = clone_fast(func, ri, &instrs, map);
     func.block_mut(copy).instrs = body;

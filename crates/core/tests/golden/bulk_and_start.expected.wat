@@ -24,56 +24,117 @@
   (func (;0;) (type 0)
     (local i32 i32 i32 i32 i32 i64)
     block (result i32) ;; label = @1
-      block ;; label = @2
+      block (result i32) ;; label = @2
         block ;; label = @3
           block ;; label = @4
-            global.get 1
-            i64.const 12
-            i64.sub
-            local.tee 5
-            global.set 1
-            local.get 5
-            i64.const 4611686018427387904
-            i64.ge_u
-            if ;; label = @5
-              global.get 3
+            block ;; label = @5
+              global.get 1
+              i64.const 12
+              i64.sub
+              local.tee 5
+              global.set 1
+              local.get 5
+              i64.const 4611686018427387904
+              i64.ge_u
               if ;; label = @6
-                global.get 4
-                i32.const 32
-                i32.sub
-                local.tee 4
-                global.set 4
-                local.get 4
-                i32.load 1
-                i32.const 1
-                i32.ne
+                global.get 3
                 if ;; label = @7
-                  call $__ws_trap_corrupt_unwind
+                  global.get 4
+                  i32.const 32
+                  i32.sub
+                  local.tee 4
+                  global.set 4
+                  local.get 4
+                  i32.load 1
+                  i32.const 1
+                  i32.ne
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                  else
+                  end
+                  local.get 4
+                  i32.load 1 offset=4
+                  local.tee 0
+                  i32.const 1
+                  i32.sub
+                  i32.const 4
+                  i32.ge_u
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                  else
+                  end
+                  local.get 4
+                  i32.load 1 offset=8
+                  local.set 3
+                  local.get 4
+                  i32.load 1 offset=16
+                  local.set 2
+                  local.get 4
+                  i32.load 1 offset=24
+                  local.set 1
+                  local.get 0
+                  i32.const 1
+                  i32.eq
+                  if ;; label = @8
+                    i32.const 0
+                    global.set 3
+                    global.get 2
+                    local.tee 5
+                    global.set 1
+                    i32.const 0
+                    local.set 0
+                  else
+                  end
                 else
+                  i32.const 1
+                  br 5 (;@2;)
                 end
-                local.get 4
-                i32.load 1 offset=4
-                local.tee 0
+              else
+                br 1 (;@5;)
+              end
+              local.get 0
+              i32.eqz
+              if ;; label = @6
+                i32.const 0
                 i32.const 1
-                i32.sub
-                i32.const 4
-                i32.ge_u
-                if ;; label = @7
-                  call $__ws_trap_corrupt_unwind
-                else
-                end
-                local.get 4
-                i32.load 1 offset=8
+                i32.const 100
                 local.set 3
-                local.get 4
-                i32.load 1 offset=16
                 local.set 2
-                local.get 4
-                i32.load 1 offset=24
                 local.set 1
+              else
+              end
+              block ;; label = @6
                 local.get 0
-                i32.const 1
-                i32.eq
+                if ;; label = @7
+                  local.get 0
+                  i32.const 2
+                  i32.sub
+                  i32.const 0
+                  i32.gt_u
+                  br_if 1 (;@6;)
+                else
+                end
+                local.get 5
+                local.get 3
+                i64.extend_i32_u
+                i64.const 7
+                i64.add
+                i64.const 3
+                i64.shr_u
+                i64.const 1
+                i64.mul
+                i64.sub
+                local.tee 5
+                global.set 1
+                local.get 5
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 2
+                  br 5 (;@2;)
+                else
+                end
+                local.get 0
                 if ;; label = @7
                   i32.const 0
                   global.set 3
@@ -84,204 +145,133 @@
                   local.set 0
                 else
                 end
-              else
-                i32.const 1
-                global.set 3
-                i32.const 1
-                br 5 (;@1;)
+                local.get 1
+                local.get 2
+                local.get 3
+                memory.fill
               end
-            else
+              local.get 0
+              i32.eqz
+              if ;; label = @6
+                i32.const 0
+                i32.const 0
+                i32.const 3
+                local.set 1
+                local.set 2
+                local.set 3
+              else
+              end
+              block ;; label = @6
+                local.get 0
+                if ;; label = @7
+                  local.get 0
+                  i32.const 3
+                  i32.sub
+                  i32.const 0
+                  i32.gt_u
+                  br_if 1 (;@6;)
+                else
+                end
+                local.get 5
+                local.get 1
+                i64.extend_i32_u
+                i64.const 7
+                i64.add
+                i64.const 3
+                i64.shr_u
+                i64.const 1
+                i64.mul
+                i64.sub
+                local.tee 5
+                global.set 1
+                local.get 5
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 3
+                  br 5 (;@2;)
+                else
+                end
+                local.get 0
+                if ;; label = @7
+                  i32.const 0
+                  global.set 3
+                  global.get 2
+                  local.tee 5
+                  global.set 1
+                  i32.const 0
+                  local.set 0
+                else
+                end
+                local.get 3
+                local.get 2
+                local.get 1
+                memory.init $d
+              end
+              local.get 0
+              i32.eqz
+              if ;; label = @6
+                data.drop $d
+                global.get 6
+                i64.const 1
+                i64.or
+                global.set 6
+                i32.const 1
+                local.set 1
+              else
+              end
+              block ;; label = @6
+                local.get 0
+                if ;; label = @7
+                  local.get 0
+                  i32.const 4
+                  i32.sub
+                  i32.const 0
+                  i32.gt_u
+                  br_if 1 (;@6;)
+                else
+                end
+                local.get 5
+                local.get 1
+                i64.extend_i32_u
+                i64.const 64
+                i64.mul
+                i64.sub
+                local.tee 5
+                global.set 1
+                local.get 5
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 4
+                  br 5 (;@2;)
+                else
+                end
+                local.get 0
+                if ;; label = @7
+                  i32.const 0
+                  global.set 3
+                  global.get 2
+                  local.tee 5
+                  global.set 1
+                  i32.const 0
+                  local.set 0
+                else
+                end
+                local.get 1
+                memory.grow
+                local.set 2
+              end
+              local.get 2
+              drop
               br 1 (;@4;)
             end
-            local.get 0
-            i32.eqz
-            if ;; label = @5
-              i32.const 0
-              i32.const 1
-              i32.const 100
-              local.set 3
-              local.set 2
-              local.set 1
-            else
-            end
-            block ;; label = @5
-              local.get 0
-              if ;; label = @6
-                local.get 0
-                i32.const 2
-                i32.sub
-                i32.const 0
-                i32.gt_u
-                br_if 1 (;@5;)
-              else
-              end
-              local.get 5
-              local.get 3
-              i64.extend_i32_u
-              i64.const 7
-              i64.add
-              i64.const 3
-              i64.shr_u
-              i64.const 1
-              i64.mul
-              i64.sub
-              local.tee 5
-              global.set 1
-              local.get 5
-              i64.const 0
-              i64.lt_s
-              if ;; label = @6
-                i32.const 1
-                global.set 3
-                i32.const 2
-                br 5 (;@1;)
-              else
-              end
-              local.get 0
-              if ;; label = @6
-                i32.const 0
-                global.set 3
-                global.get 2
-                local.tee 5
-                global.set 1
-                i32.const 0
-                local.set 0
-              else
-              end
-              local.get 1
-              local.get 2
-              local.get 3
-              memory.fill
-            end
-            local.get 0
-            i32.eqz
-            if ;; label = @5
-              i32.const 0
-              i32.const 0
-              i32.const 3
-              local.set 1
-              local.set 2
-              local.set 3
-            else
-            end
-            block ;; label = @5
-              local.get 0
-              if ;; label = @6
-                local.get 0
-                i32.const 3
-                i32.sub
-                i32.const 0
-                i32.gt_u
-                br_if 1 (;@5;)
-              else
-              end
-              local.get 5
-              local.get 1
-              i64.extend_i32_u
-              i64.const 7
-              i64.add
-              i64.const 3
-              i64.shr_u
-              i64.const 1
-              i64.mul
-              i64.sub
-              local.tee 5
-              global.set 1
-              local.get 5
-              i64.const 0
-              i64.lt_s
-              if ;; label = @6
-                i32.const 1
-                global.set 3
-                i32.const 3
-                br 5 (;@1;)
-              else
-              end
-              local.get 0
-              if ;; label = @6
-                i32.const 0
-                global.set 3
-                global.get 2
-                local.tee 5
-                global.set 1
-                i32.const 0
-                local.set 0
-              else
-              end
-              local.get 3
-              local.get 2
-              local.get 1
-              memory.init $d
-            end
-            local.get 0
-            i32.eqz
-            if ;; label = @5
-              data.drop $d
-              global.get 6
-              i64.const 1
-              i64.or
-              global.set 6
-              i32.const 1
-              local.set 1
-            else
-            end
-            block ;; label = @5
-              local.get 0
-              if ;; label = @6
-                local.get 0
-                i32.const 4
-                i32.sub
-                i32.const 0
-                i32.gt_u
-                br_if 1 (;@5;)
-              else
-              end
-              local.get 5
-              local.get 1
-              i64.extend_i32_u
-              i64.const 64
-              i64.mul
-              i64.sub
-              local.tee 5
-              global.set 1
-              local.get 5
-              i64.const 0
-              i64.lt_s
-              if ;; label = @6
-                i32.const 1
-                global.set 3
-                i32.const 4
-                br 5 (;@1;)
-              else
-              end
-              local.get 0
-              if ;; label = @6
-                i32.const 0
-                global.set 3
-                global.get 2
-                local.tee 5
-                global.set 1
-                i32.const 0
-                local.set 0
-              else
-              end
-              local.get 1
-              memory.grow
-              local.set 2
-            end
-            local.get 2
-            drop
-            br 1 (;@3;)
-          end
-          block ;; label = @4
             i32.const 0
             i32.const 1
             i32.const 100
             local.set 3
             local.set 2
             local.set 1
-          end
-          block ;; label = @4
             local.get 5
             local.get 3
             i64.extend_i32_u
@@ -298,26 +288,20 @@
             i64.const 0
             i64.lt_s
             if ;; label = @5
-              i32.const 1
-              global.set 3
               i32.const 2
-              br 4 (;@1;)
+              br 3 (;@2;)
             else
             end
             local.get 1
             local.get 2
             local.get 3
             memory.fill
-          end
-          block ;; label = @4
             i32.const 0
             i32.const 0
             i32.const 3
             local.set 1
             local.set 2
             local.set 3
-          end
-          block ;; label = @4
             local.get 5
             local.get 1
             i64.extend_i32_u
@@ -334,18 +318,14 @@
             i64.const 0
             i64.lt_s
             if ;; label = @5
-              i32.const 1
-              global.set 3
               i32.const 3
-              br 4 (;@1;)
+              br 3 (;@2;)
             else
             end
             local.get 3
             local.get 2
             local.get 1
             memory.init $d
-          end
-          block ;; label = @4
             data.drop $d
             global.get 6
             i64.const 1
@@ -353,8 +333,6 @@
             global.set 6
             i32.const 1
             local.set 1
-          end
-          block ;; label = @4
             local.get 5
             local.get 1
             i64.extend_i32_u
@@ -367,23 +345,27 @@
             i64.const 0
             i64.lt_s
             if ;; label = @5
-              i32.const 1
-              global.set 3
               i32.const 4
-              br 4 (;@1;)
+              br 3 (;@2;)
             else
             end
             local.get 1
             memory.grow
             local.set 2
+            local.get 2
+            drop
           end
-          local.get 2
-          drop
         end
+        local.get 5
+        global.set 1
+        return
       end
-      local.get 5
-      global.set 1
-      return
+      global.get 3
+      i32.const 0
+      i32.ne
+      i32.add
+      i32.const 1
+      global.set 3
     end
     local.set 0
     global.get 4

@@ -21,110 +21,116 @@
     (local i32 i32 i64)
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
-        global.get 0
-        i64.const 3
-        i64.sub
-        local.tee 2
-        global.set 0
-        local.get 2
-        i64.const 4611686018427387904
-        i64.ge_u
-        if ;; label = @3
-          global.get 2
+        block (result i32) ;; label = @3
+          global.get 0
+          i64.const 3
+          i64.sub
+          local.tee 2
+          global.set 0
+          local.get 2
+          i64.const 4611686018427387904
+          i64.ge_u
           if ;; label = @4
-            global.get 3
-            i32.const 8
-            i32.sub
-            local.tee 1
-            global.set 3
-            local.get 1
-            i32.load
-            i32.const 1
-            i32.ne
+            global.get 2
             if ;; label = @5
-              call $__ws_trap_corrupt_unwind
+              global.get 3
+              i32.const 8
+              i32.sub
+              local.tee 1
+              global.set 3
+              local.get 1
+              i32.load
+              i32.const 1
+              i32.ne
+              if ;; label = @6
+                call $__ws_trap_corrupt_unwind
+              else
+              end
+              local.get 1
+              i32.load offset=4
+              local.tee 0
+              i32.const 1
+              i32.sub
+              i32.const 1
+              i32.ge_u
+              if ;; label = @6
+                call $__ws_trap_corrupt_unwind
+              else
+              end
+              local.get 0
+              i32.const 1
+              i32.eq
+              if ;; label = @6
+                i32.const 0
+                global.set 2
+                global.get 1
+                local.tee 2
+                global.set 0
+                i32.const 0
+                local.set 0
+              else
+              end
             else
-            end
-            local.get 1
-            i32.load offset=4
-            local.tee 0
-            i32.const 1
-            i32.sub
-            i32.const 1
-            i32.ge_u
-            if ;; label = @5
-              call $__ws_trap_corrupt_unwind
-            else
-            end
-            local.get 0
-            i32.const 1
-            i32.eq
-            if ;; label = @5
-              i32.const 0
-              global.set 2
-              global.get 1
-              local.tee 2
-              global.set 0
-              i32.const 0
-              local.set 0
-            else
+              i32.const 1
+              br 3 (;@2;)
             end
           else
-            i32.const 1
-            global.set 2
-            i32.const 1
-            br 3 (;@1;)
           end
-        else
-        end
-        i32.const 100
-        i32.const 5
-        block (type 3) (param i32) (result i32 i32) ;; label = @3
+          i32.const 100
+          i32.const 5
+          block (type 3) (param i32) (result i32 i32) ;; label = @4
+            local.get 2
+            i64.const 2
+            i64.sub
+            local.set 2
+            i32.const 3
+            local.get 2
+            global.set 0
+            call $f
+            global.get 0
+            local.set 2
+          end
           local.get 2
-          i64.const 2
+          i64.const 4
           i64.sub
           local.set 2
-          i32.const 3
-          local.get 2
-          global.set 0
-          call $f
-          global.get 0
-          local.set 2
-        end
-        local.get 2
-        i64.const 4
-        i64.sub
-        local.set 2
-        i32.add
-        i32.add
-        i32.const 1
-        if (result i32) ;; label = @3
-          local.get 2
-          i64.const 2
-          i64.sub
-          local.set 2
+          i32.add
+          i32.add
           i32.const 1
-          local.get 2
-          global.set 0
-          call $f
-          global.get 0
-          local.set 2
-        else
+          if (result i32) ;; label = @4
+            local.get 2
+            i64.const 2
+            i64.sub
+            local.set 2
+            i32.const 1
+            local.get 2
+            global.set 0
+            call $f
+            global.get 0
+            local.set 2
+          else
+            local.get 2
+            i64.const 1
+            i64.sub
+            local.set 2
+            i32.const 0
+          end
           local.get 2
           i64.const 1
           i64.sub
           local.set 2
-          i32.const 0
+          i32.add
         end
         local.get 2
-        i64.const 1
-        i64.sub
-        local.set 2
-        i32.add
+        global.set 0
+        return
       end
-      local.get 2
-      global.set 0
-      return
+      global.get 2
+      i32.const 0
+      i32.ne
+      i32.add
+      i32.const 1
+      global.set 2
     end
     local.set 0
     global.get 3

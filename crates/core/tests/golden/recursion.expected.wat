@@ -20,252 +20,236 @@
     (local i32 i32 i32 i32 i32 i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
-        global.get 4
-        i32.const 144
-        i32.add
-        local.tee 3
-        global.set 4
-        local.get 3
-        i32.const 524288
-        i32.gt_u
-        if ;; label = @3
-          call $__ws_trap_call_depth
-        else
-        end
         block (result i32) ;; label = @3
-          block ;; label = @4
-            global.get 0
-            i64.const 4
-            i64.sub
-            local.tee 9
-            global.set 0
-            local.get 9
-            i64.const 4611686018427387904
-            i64.ge_u
-            if ;; label = @5
-              global.get 2
-              if ;; label = @6
-                global.get 3
-                i32.const 40
-                i32.sub
-                local.tee 8
-                global.set 3
-                local.get 8
-                i32.load
-                i32.const 0
-                i32.ne
-                if ;; label = @7
-                  call $__ws_trap_corrupt_unwind
-                else
-                end
-                local.get 8
-                i32.load offset=4
-                local.tee 2
-                i32.const 1
-                i32.sub
-                i32.const 4
-                i32.ge_u
-                if ;; label = @7
-                  call $__ws_trap_corrupt_unwind
-                else
-                end
-                local.get 8
-                i32.load offset=8
-                local.set 0
-                local.get 8
-                i32.load offset=16
-                local.set 1
-                local.get 8
-                i32.load offset=24
-                local.set 6
-                local.get 8
-                i32.load offset=32
-                local.set 7
-                local.get 2
-                i32.const 1
-                i32.eq
-                if ;; label = @7
-                  i32.const 0
-                  global.set 2
-                  global.get 1
-                  local.tee 9
-                  global.set 0
-                  i32.const 0
-                  local.set 2
-                else
-                end
-              else
-                i32.const 1
-                global.set 2
-                i32.const 1
-                br 5 (;@1;)
-              end
-            else
-              br 1 (;@4;)
-            end
-            local.get 2
-            i32.eqz
-            if ;; label = @5
-              local.get 0
-              i32.const 2
-              i32.ge_u
-              local.set 4
-            else
-            end
+          global.get 4
+          i32.const 144
+          i32.add
+          local.tee 3
+          global.set 4
+          local.get 3
+          i32.const 524288
+          i32.gt_u
+          if ;; label = @4
+            call $__ws_trap_call_depth
+          else
+          end
+          block (result i32) ;; label = @4
             block ;; label = @5
-              local.get 2
+              global.get 0
+              i64.const 4
+              i64.sub
+              local.tee 9
+              global.set 0
+              local.get 9
+              i64.const 4611686018427387904
+              i64.ge_u
               if ;; label = @6
-                local.get 2
-                i32.const 2
-                i32.sub
-                i32.const 2
-                i32.gt_u
-                br_if 1 (;@5;)
-              else
-              end
-              local.get 4
-              local.get 2
-              i32.const 2
-              i32.sub
-              i32.const 2
-              i32.le_u
-              local.get 2
-              i32.eqz
-              select
-              if ;; label = @6
-                local.get 9
-                i64.const 1
-                i64.sub
-                local.set 9
-                block ;; label = @7
-                  local.get 2
+                global.get 2
+                if ;; label = @7
+                  global.get 3
+                  i32.const 40
+                  i32.sub
+                  local.tee 8
+                  global.set 3
+                  local.get 8
+                  i32.load
+                  i32.const 0
+                  i32.ne
                   if ;; label = @8
-                    local.get 2
-                    i32.const 2
-                    i32.sub
-                    i32.const 2
-                    i32.gt_u
-                    br_if 1 (;@7;)
-                    local.get 2
-                    i32.const 2
-                    i32.eq
-                    if ;; label = @9
-                      i32.const 0
-                      global.set 2
-                      global.get 1
-                      i64.const 15
-                      i64.add
-                      local.tee 9
-                      global.set 0
-                      i32.const 0
-                      local.set 2
-                    else
-                    end
+                    call $__ws_trap_corrupt_unwind
                   else
                   end
-                  loop ;; label = @8
-                    local.get 9
-                    i64.const 15
-                    i64.sub
+                  local.get 8
+                  i32.load offset=4
+                  local.tee 2
+                  i32.const 1
+                  i32.sub
+                  i32.const 4
+                  i32.ge_u
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                  else
+                  end
+                  local.get 8
+                  i32.load offset=8
+                  local.set 0
+                  local.get 8
+                  i32.load offset=16
+                  local.set 1
+                  local.get 8
+                  i32.load offset=24
+                  local.set 6
+                  local.get 8
+                  i32.load offset=32
+                  local.set 7
+                  local.get 2
+                  i32.const 1
+                  i32.eq
+                  if ;; label = @8
+                    i32.const 0
+                    global.set 2
+                    global.get 1
                     local.tee 9
                     global.set 0
-                    local.get 9
-                    i64.const 0
-                    i64.lt_s
-                    if ;; label = @9
-                      i32.const 1
-                      global.set 2
-                      i32.const 2
-                      br 8 (;@1;)
-                    else
-                    end
+                    i32.const 0
+                    local.set 2
+                  else
+                  end
+                else
+                  i32.const 1
+                  br 5 (;@2;)
+                end
+              else
+                br 1 (;@5;)
+              end
+              local.get 2
+              i32.eqz
+              if ;; label = @6
+                local.get 0
+                i32.const 2
+                i32.ge_u
+                local.set 4
+              else
+              end
+              block ;; label = @6
+                local.get 2
+                if ;; label = @7
+                  local.get 2
+                  i32.const 2
+                  i32.sub
+                  i32.const 2
+                  i32.gt_u
+                  br_if 1 (;@6;)
+                else
+                end
+                local.get 4
+                local.get 2
+                i32.const 2
+                i32.sub
+                i32.const 2
+                i32.le_u
+                local.get 2
+                i32.eqz
+                select
+                if ;; label = @7
+                  local.get 9
+                  i64.const 1
+                  i64.sub
+                  local.set 9
+                  block ;; label = @8
                     local.get 2
                     if ;; label = @9
                       local.get 2
-                      i32.eqz
+                      i32.const 2
+                      i32.sub
+                      i32.const 2
+                      i32.gt_u
+                      br_if 1 (;@8;)
+                      local.get 2
+                      i32.const 2
+                      i32.eq
                       if ;; label = @10
-                        local.get 1
-                        local.get 0
-                        i32.const 1
-                        i32.sub
-                        local.set 5
-                        local.set 6
+                        i32.const 0
+                        global.set 2
+                        global.get 1
+                        i64.const 15
+                        i64.add
+                        local.tee 9
+                        global.set 0
+                        i32.const 0
+                        local.set 2
                       else
                       end
-                      block ;; label = @10
+                    else
+                    end
+                    loop ;; label = @9
+                      local.get 9
+                      i64.const 15
+                      i64.sub
+                      local.tee 9
+                      global.set 0
+                      local.get 9
+                      i64.const 0
+                      i64.lt_s
+                      if ;; label = @10
+                        i32.const 2
+                        br 8 (;@2;)
+                      else
+                      end
+                      local.get 2
+                      if ;; label = @10
                         local.get 2
+                        i32.eqz
                         if ;; label = @11
-                          local.get 2
-                          i32.const 3
-                          i32.sub
+                          local.get 1
+                          local.get 0
                           i32.const 1
-                          i32.gt_u
-                          br_if 1 (;@10;)
-                          local.get 2
-                          i32.const 4
-                          i32.eq
-                          if ;; label = @12
-                            i32.const 0
-                            global.set 2
-                            global.get 1
-                            local.tee 9
-                            global.set 0
-                            i32.const 0
-                            local.set 2
-                            br 2 (;@10;)
-                          else
-                          end
+                          i32.sub
+                          local.set 5
+                          local.set 6
                         else
                         end
-                        i32.const 0
-                        local.set 2
-                        local.get 9
-                        global.set 0
-                        local.get 5
-                        call $fib
-                        local.set 7
-                        global.get 0
-                        local.tee 9
-                        i64.const 0
-                        i64.lt_s
-                        if ;; label = @11
-                          global.get 2
+                        block ;; label = @11
+                          local.get 2
+                          if ;; label = @12
+                            local.get 2
+                            i32.const 3
+                            i32.sub
+                            i32.const 1
+                            i32.gt_u
+                            br_if 1 (;@11;)
+                            local.get 2
+                            i32.const 3
+                            i32.eq
+                            if ;; label = @13
+                              i32.const 0
+                              global.set 2
+                              global.get 1
+                              local.tee 9
+                              global.set 0
+                              i32.const 0
+                              local.set 2
+                              br 2 (;@11;)
+                            else
+                            end
+                          else
+                          end
+                          i32.const 0
+                          local.set 2
+                          local.get 9
+                          global.set 0
+                          local.get 5
+                          call $fib
+                          local.set 7
+                          global.get 0
+                          local.tee 9
+                          i64.const 0
+                          i64.lt_s
                           if ;; label = @12
                             i32.const 3
-                            br 11 (;@1;)
+                            br 10 (;@2;)
                           else
-                            i32.const 1
-                            global.set 2
-                            i32.const 4
-                            br 11 (;@1;)
                           end
-                        else
                         end
-                      end
-                      local.get 6
-                      local.get 7
-                      i32.add
-                      local.set 1
-                      local.get 0
-                      i32.const 2
-                      i32.sub
-                      local.set 0
-                      local.get 0
-                      i32.const 1
-                      i32.gt_u
-                      br_if 1 (;@8;)
-                    else
-                      block ;; label = @10
+                        local.get 6
+                        local.get 7
+                        i32.add
+                        local.set 1
+                        local.get 0
+                        i32.const 2
+                        i32.sub
+                        local.set 0
+                        local.get 0
+                        i32.const 1
+                        i32.gt_u
+                        br_if 1 (;@9;)
+                      else
                         local.get 1
                         local.get 0
                         i32.const 1
                         i32.sub
                         local.set 5
                         local.set 6
-                      end
-                      block ;; label = @10
-                        i32.const 0
-                        local.set 2
                         local.get 9
                         global.set 0
                         local.get 5
@@ -276,36 +260,95 @@
                         i64.const 0
                         i64.lt_s
                         if ;; label = @11
-                          global.get 2
-                          if ;; label = @12
-                            i32.const 3
-                            br 11 (;@1;)
-                          else
-                            i32.const 1
-                            global.set 2
-                            i32.const 4
-                            br 11 (;@1;)
-                          end
+                          i32.const 3
+                          br 9 (;@2;)
                         else
                         end
+                        local.get 6
+                        local.get 7
+                        i32.add
+                        local.set 1
+                        local.get 0
+                        i32.const 2
+                        i32.sub
+                        local.set 0
+                        local.get 0
+                        i32.const 1
+                        i32.gt_u
+                        br_if 1 (;@9;)
                       end
-                      local.get 6
-                      local.get 7
-                      i32.add
-                      local.set 1
-                      local.get 0
-                      i32.const 2
-                      i32.sub
-                      local.set 0
-                      local.get 0
-                      i32.const 1
-                      i32.gt_u
-                      br_if 1 (;@8;)
                     end
                   end
+                else
                 end
-              else
               end
+              local.get 9
+              i64.const 3
+              i64.sub
+              local.set 9
+              local.get 0
+              local.get 1
+              i32.add
+              br 1 (;@4;)
+            end
+            local.get 0
+            i32.const 2
+            i32.ge_u
+            local.set 4
+            local.get 4
+            if ;; label = @5
+              local.get 9
+              i64.const 1
+              i64.sub
+              local.set 9
+              loop ;; label = @6
+                local.get 9
+                i64.const 15
+                i64.sub
+                local.tee 9
+                global.set 0
+                local.get 9
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 2
+                  br 5 (;@2;)
+                else
+                end
+                local.get 1
+                local.get 0
+                i32.const 1
+                i32.sub
+                local.set 5
+                local.set 6
+                local.get 9
+                global.set 0
+                local.get 5
+                call $fib
+                local.set 7
+                global.get 0
+                local.tee 9
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 3
+                  br 5 (;@2;)
+                else
+                end
+                local.get 6
+                local.get 7
+                i32.add
+                local.set 1
+                local.get 0
+                i32.const 2
+                i32.sub
+                local.set 0
+                local.get 0
+                i32.const 1
+                i32.gt_u
+                br_if 0 (;@6;)
+              end
+            else
             end
             local.get 9
             i64.const 3
@@ -314,107 +357,22 @@
             local.get 0
             local.get 1
             i32.add
-            br 1 (;@3;)
           end
-          block ;; label = @4
-            local.get 0
-            i32.const 2
-            i32.ge_u
-            local.set 4
-          end
-          block ;; label = @4
-            local.get 4
-            if ;; label = @5
-              local.get 9
-              i64.const 1
-              i64.sub
-              local.set 9
-              block ;; label = @6
-                loop ;; label = @7
-                  local.get 9
-                  i64.const 15
-                  i64.sub
-                  local.tee 9
-                  global.set 0
-                  local.get 9
-                  i64.const 0
-                  i64.lt_s
-                  if ;; label = @8
-                    i32.const 1
-                    global.set 2
-                    i32.const 2
-                    br 7 (;@1;)
-                  else
-                  end
-                  block ;; label = @8
-                    block ;; label = @9
-                      local.get 1
-                      local.get 0
-                      i32.const 1
-                      i32.sub
-                      local.set 5
-                      local.set 6
-                    end
-                    block ;; label = @9
-                      i32.const 0
-                      local.set 2
-                      local.get 9
-                      global.set 0
-                      local.get 5
-                      call $fib
-                      local.set 7
-                      global.get 0
-                      local.tee 9
-                      i64.const 0
-                      i64.lt_s
-                      if ;; label = @10
-                        global.get 2
-                        if ;; label = @11
-                          i32.const 3
-                          br 10 (;@1;)
-                        else
-                          i32.const 1
-                          global.set 2
-                          i32.const 4
-                          br 10 (;@1;)
-                        end
-                      else
-                      end
-                    end
-                    local.get 6
-                    local.get 7
-                    i32.add
-                    local.set 1
-                    local.get 0
-                    i32.const 2
-                    i32.sub
-                    local.set 0
-                    local.get 0
-                    i32.const 1
-                    i32.gt_u
-                    br_if 1 (;@7;)
-                  end
-                end
-              end
-            else
-            end
-          end
-          local.get 9
-          i64.const 3
-          i64.sub
-          local.set 9
-          local.get 0
-          local.get 1
-          i32.add
         end
+        local.get 9
+        global.set 0
+        global.get 4
+        i32.const 144
+        i32.sub
+        global.set 4
+        return
       end
-      local.get 9
-      global.set 0
-      global.get 4
-      i32.const 144
-      i32.sub
-      global.set 4
-      return
+      global.get 2
+      i32.const 0
+      i32.ne
+      i32.add
+      i32.const 1
+      global.set 2
     end
     local.set 2
     global.get 3
@@ -451,147 +409,133 @@
     (local i32 i32 i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
-        global.get 4
-        i32.const 96
-        i32.add
-        local.tee 1
-        global.set 4
-        local.get 1
-        i32.const 524288
-        i32.gt_u
-        if ;; label = @3
-          call $__ws_trap_call_depth
-        else
-        end
         block (result i32) ;; label = @3
-          block ;; label = @4
-            global.get 0
-            i64.const 2
-            i64.sub
-            local.tee 5
-            global.set 0
-            local.get 5
-            i64.const 4611686018427387904
-            i64.ge_u
-            if ;; label = @5
-              global.get 2
-              if ;; label = @6
-                global.get 3
-                i32.const 16
-                i32.sub
-                local.tee 4
-                global.set 3
-                local.get 4
-                i32.load
-                i32.const 1
-                i32.ne
-                if ;; label = @7
-                  call $__ws_trap_corrupt_unwind
-                else
-                end
-                local.get 4
-                i32.load offset=4
-                local.tee 0
-                i32.const 1
-                i32.sub
-                i32.const 3
-                i32.ge_u
-                if ;; label = @7
-                  call $__ws_trap_corrupt_unwind
-                else
-                end
-                local.get 4
-                i32.load offset=8
-                local.set 3
-                local.get 0
-                i32.const 1
-                i32.eq
-                if ;; label = @7
-                  i32.const 0
-                  global.set 2
-                  global.get 1
-                  local.tee 5
-                  global.set 0
-                  i32.const 0
-                  local.set 0
-                else
-                end
-              else
-                i32.const 1
-                global.set 2
-                i32.const 1
-                br 5 (;@1;)
-              end
-            else
-              br 1 (;@4;)
-            end
-            local.get 0
-            i32.eqz
-            if ;; label = @5
-              i32.const 20
-              local.set 2
-            else
-            end
+          global.get 4
+          i32.const 96
+          i32.add
+          local.tee 1
+          global.set 4
+          local.get 1
+          i32.const 524288
+          i32.gt_u
+          if ;; label = @4
+            call $__ws_trap_call_depth
+          else
+          end
+          block (result i32) ;; label = @4
             block ;; label = @5
-              local.get 0
-              if ;; label = @6
-                local.get 0
-                i32.const 2
-                i32.sub
-                i32.const 1
-                i32.gt_u
-                br_if 1 (;@5;)
-                local.get 0
-                i32.const 3
-                i32.eq
-                if ;; label = @7
-                  i32.const 0
-                  global.set 2
-                  global.get 1
-                  local.tee 5
-                  global.set 0
-                  i32.const 0
-                  local.set 0
-                  br 2 (;@5;)
-                else
-                end
-              else
-              end
-              i32.const 0
-              local.set 0
-              local.get 5
-              global.set 0
-              local.get 2
-              call $fib
-              local.set 3
               global.get 0
+              i64.const 2
+              i64.sub
               local.tee 5
-              i64.const 0
-              i64.lt_s
+              global.set 0
+              local.get 5
+              i64.const 4611686018427387904
+              i64.ge_u
               if ;; label = @6
                 global.get 2
                 if ;; label = @7
-                  i32.const 2
-                  br 6 (;@1;)
+                  global.get 3
+                  i32.const 16
+                  i32.sub
+                  local.tee 4
+                  global.set 3
+                  local.get 4
+                  i32.load
+                  i32.const 1
+                  i32.ne
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                  else
+                  end
+                  local.get 4
+                  i32.load offset=4
+                  local.tee 0
+                  i32.const 1
+                  i32.sub
+                  i32.const 3
+                  i32.ge_u
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                  else
+                  end
+                  local.get 4
+                  i32.load offset=8
+                  local.set 3
+                  local.get 0
+                  i32.const 1
+                  i32.eq
+                  if ;; label = @8
+                    i32.const 0
+                    global.set 2
+                    global.get 1
+                    local.tee 5
+                    global.set 0
+                    i32.const 0
+                    local.set 0
+                  else
+                  end
                 else
                   i32.const 1
-                  global.set 2
-                  i32.const 3
-                  br 6 (;@1;)
+                  br 5 (;@2;)
                 end
               else
+                br 1 (;@5;)
               end
+              local.get 0
+              i32.eqz
+              if ;; label = @6
+                i32.const 20
+                local.set 2
+              else
+              end
+              block ;; label = @6
+                local.get 0
+                if ;; label = @7
+                  local.get 0
+                  i32.const 2
+                  i32.sub
+                  i32.const 1
+                  i32.gt_u
+                  br_if 1 (;@6;)
+                  local.get 0
+                  i32.const 2
+                  i32.eq
+                  if ;; label = @8
+                    i32.const 0
+                    global.set 2
+                    global.get 1
+                    local.tee 5
+                    global.set 0
+                    i32.const 0
+                    local.set 0
+                    br 2 (;@6;)
+                  else
+                  end
+                else
+                end
+                i32.const 0
+                local.set 0
+                local.get 5
+                global.set 0
+                local.get 2
+                call $fib
+                local.set 3
+                global.get 0
+                local.tee 5
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 2
+                  br 5 (;@2;)
+                else
+                end
+              end
+              local.get 3
+              br 1 (;@4;)
             end
-            local.get 3
-            br 1 (;@3;)
-          end
-          block ;; label = @4
             i32.const 20
             local.set 2
-          end
-          block ;; label = @4
-            i32.const 0
-            local.set 0
             local.get 5
             global.set 0
             local.get 2
@@ -602,29 +546,27 @@
             i64.const 0
             i64.lt_s
             if ;; label = @5
-              global.get 2
-              if ;; label = @6
-                i32.const 2
-                br 5 (;@1;)
-              else
-                i32.const 1
-                global.set 2
-                i32.const 3
-                br 5 (;@1;)
-              end
+              i32.const 2
+              br 3 (;@2;)
             else
             end
+            local.get 3
           end
-          local.get 3
         end
+        local.get 5
+        global.set 0
+        global.get 4
+        i32.const 96
+        i32.sub
+        global.set 4
+        return
       end
-      local.get 5
-      global.set 0
-      global.get 4
-      i32.const 96
-      i32.sub
-      global.set 4
-      return
+      global.get 2
+      i32.const 0
+      i32.ne
+      i32.add
+      i32.const 1
+      global.set 2
     end
     local.set 0
     global.get 3

@@ -21,126 +21,122 @@
   (func (;1;) (type 0)
     (local i32 i32 i32 i64)
     block (result i32) ;; label = @1
-      block ;; label = @2
+      block (result i32) ;; label = @2
         block ;; label = @3
           block ;; label = @4
-            global.get 0
-            i64.const 1
-            i64.sub
-            local.tee 3
-            global.set 0
-            local.get 3
-            i64.const 4611686018427387904
-            i64.ge_u
-            if ;; label = @5
-              global.get 2
+            block ;; label = @5
+              global.get 0
+              i64.const 1
+              i64.sub
+              local.tee 3
+              global.set 0
+              local.get 3
+              i64.const 4611686018427387904
+              i64.ge_u
               if ;; label = @6
-                global.get 3
-                i32.const 16
-                i32.sub
-                local.tee 2
-                global.set 3
-                local.get 2
-                i32.load 1
-                i32.const 0
-                i32.ne
+                global.get 2
                 if ;; label = @7
-                  call $__ws_trap_corrupt_unwind
-                else
-                end
-                local.get 2
-                i32.load 1 offset=4
-                local.tee 1
-                i32.const 1
-                i32.sub
-                i32.const 2
-                i32.ge_u
-                if ;; label = @7
-                  call $__ws_trap_corrupt_unwind
-                else
-                end
-                local.get 2
-                i32.load 1 offset=8
-                local.set 0
-                local.get 1
-                i32.const 1
-                i32.eq
-                if ;; label = @7
+                  global.get 3
+                  i32.const 16
+                  i32.sub
+                  local.tee 2
+                  global.set 3
+                  local.get 2
+                  i32.load 1
                   i32.const 0
-                  global.set 2
-                  global.get 1
-                  local.tee 3
-                  global.set 0
-                  i32.const 0
-                  local.set 1
+                  i32.ne
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                  else
+                  end
+                  local.get 2
+                  i32.load 1 offset=4
+                  local.tee 1
+                  i32.const 1
+                  i32.sub
+                  i32.const 2
+                  i32.ge_u
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                  else
+                  end
+                  local.get 2
+                  i32.load 1 offset=8
+                  local.set 0
+                  local.get 1
+                  i32.const 1
+                  i32.eq
+                  if ;; label = @8
+                    i32.const 0
+                    global.set 2
+                    global.get 1
+                    local.tee 3
+                    global.set 0
+                    i32.const 0
+                    local.set 1
+                  else
+                  end
                 else
+                  i32.const 1
+                  br 5 (;@2;)
                 end
               else
-                i32.const 1
-                global.set 2
-                i32.const 1
-                br 5 (;@1;)
+                br 1 (;@5;)
               end
-            else
+              block ;; label = @6
+                local.get 1
+                if ;; label = @7
+                  local.get 1
+                  i32.const 2
+                  i32.sub
+                  i32.const 0
+                  i32.gt_u
+                  br_if 1 (;@6;)
+                  local.get 1
+                  i32.const 2
+                  i32.eq
+                  if ;; label = @8
+                    i32.const 0
+                    global.set 2
+                    global.get 1
+                    i64.const 20
+                    i64.add
+                    local.tee 3
+                    global.set 0
+                    i32.const 0
+                    local.set 1
+                  else
+                  end
+                else
+                end
+                loop ;; label = @7
+                  local.get 3
+                  i64.const 20
+                  i64.sub
+                  local.tee 3
+                  global.set 0
+                  local.get 3
+                  i64.const 0
+                  i64.lt_s
+                  if ;; label = @8
+                    i32.const 2
+                    br 6 (;@2;)
+                  else
+                  end
+                  local.get 0
+                  call $print
+                  local.get 0
+                  i32.const 1
+                  i32.add
+                  local.set 0
+                  local.get 0
+                  i32.const 1000
+                  i32.lt_s
+                  br_if 0 (;@7;)
+                end
+              end
               br 1 (;@4;)
             end
-            block ;; label = @5
-              local.get 1
-              if ;; label = @6
-                local.get 1
-                i32.const 2
-                i32.sub
-                i32.const 0
-                i32.gt_u
-                br_if 1 (;@5;)
-                local.get 1
-                i32.const 2
-                i32.eq
-                if ;; label = @7
-                  i32.const 0
-                  global.set 2
-                  global.get 1
-                  i64.const 20
-                  i64.add
-                  local.tee 3
-                  global.set 0
-                  i32.const 0
-                  local.set 1
-                else
-                end
-              else
-              end
-              loop ;; label = @6
-                local.get 3
-                i64.const 20
-                i64.sub
-                local.tee 3
-                global.set 0
-                local.get 3
-                i64.const 0
-                i64.lt_s
-                if ;; label = @7
-                  i32.const 1
-                  global.set 2
-                  i32.const 2
-                  br 6 (;@1;)
-                else
-                end
-                local.get 0
-                call $print
-                local.get 0
-                i32.const 1
-                i32.add
-                local.set 0
-                local.get 0
-                i32.const 1000
-                i32.lt_s
-                br_if 0 (;@6;)
-              end
-            end
-            br 1 (;@3;)
-          end
-          block ;; label = @4
             loop ;; label = @5
               local.get 3
               i64.const 20
@@ -151,10 +147,8 @@
               i64.const 0
               i64.lt_s
               if ;; label = @6
-                i32.const 1
-                global.set 2
                 i32.const 2
-                br 5 (;@1;)
+                br 4 (;@2;)
               else
               end
               local.get 0
@@ -170,10 +164,16 @@
             end
           end
         end
+        local.get 3
+        global.set 0
+        return
       end
-      local.get 3
-      global.set 0
-      return
+      global.get 2
+      i32.const 0
+      i32.ne
+      i32.add
+      i32.const 1
+      global.set 2
     end
     local.set 1
     global.get 3
