@@ -5,7 +5,8 @@
 //!
 //! * **Metering.** Each straight-line run of instructions (a run ends after
 //!   `block`/`loop`/`if`/`br_if` and at the end of a sequence) is charged at
-//!   its start: `gas -= cost`. Dynamic-cost operators (`memory.grow`,
+//!   its start: `gas -= cost`; the run that enters a `block` also pays the
+//!   block's first run ([`FuncPass::first_run_cost`]). Dynamic-cost operators (`memory.grow`,
 //!   `memory.fill/copy/init`, table bulk ops) are charged per unit right
 //!   before they run.
 //! * **Pause sites.** The function entry, every loop header and every
@@ -292,6 +293,11 @@ struct State<'f> {
     /// Charge of each loop header's first run (refunded when a rewind
     /// finishes at that header).
     header_cost: HashMap<InstrSeqId, u64>,
+    /// Cost of each block's first run, with the first runs of the blocks it
+    /// begins with (see [`FuncPass::first_run_cost`]).
+    first_run: HashMap<InstrSeqId, u64>,
+    /// Blocks whose first run is charged by the run that enters them.
+    prepaid: HashSet<InstrSeqId>,
     /// The function label (branches to it become branches to `body`).
     fn_label: InstrSeqId,
     body: Option<InstrSeqId>,
@@ -367,6 +373,43 @@ impl FuncPass<'_> {
         }
     }
 
+    /// The cost of the first run of the block `seq` (up to and including
+    /// its first `block`/`loop`/`if`/`br_if`), plus, when that is a
+    /// `block`, the first run of that block, and so on. Entering a block
+    /// does not branch, so its first run always follows the run that
+    /// enters it: that run charges both (one charge per chain of nested
+    /// blocks, e.g. a `switch`'s). Iterative, memoized per block.
+    fn first_run_cost(&self, st: &mut State<'_>, seq: InstrSeqId) -> u64 {
+        let mut chain = Vec::new();
+        let mut cur = Some(seq);
+        while let Some(s) = cur {
+            if st.first_run.contains_key(&s) {
+                break;
+            }
+            let mut own = 0;
+            let mut next = None;
+            for (instr, _) in &st.func.block(s).instrs {
+                own += self.instr_cost(instr);
+                match instr {
+                    Instr::Block(b) => {
+                        next = Some(b.seq);
+                        break;
+                    }
+                    Instr::Loop(_) | Instr::IfElse(_) | Instr::BrIf(_) => break,
+                    _ => {}
+                }
+            }
+            chain.push((s, own));
+            cur = next;
+        }
+        let mut below = cur.and_then(|s| st.first_run.get(&s).copied()).unwrap_or(0);
+        for (s, own) in chain.into_iter().rev() {
+            below += own;
+            st.first_run.insert(s, below);
+        }
+        st.first_run.get(&seq).copied().unwrap_or(0)
+    }
+
     /// Dynamic cost per unit, and which operand (counted from the first
     /// input) carries the unit count.
     fn dynamic_cost(&self, instr: &Instr) -> Option<(u64, usize, bool)> {
@@ -438,6 +481,8 @@ impl FuncPass<'_> {
             gas_in_local: !is_leaf_fn,
             fn_label: entry,
             header_cost: HashMap::new(),
+            first_run: HashMap::new(),
+            prepaid: HashSet::new(),
             body: None,
             counts_depth: false,
             entry_site: None,
@@ -904,6 +949,12 @@ impl FuncPass<'_> {
             let mut cost = 0u64;
             for (idx, (instr, _)) in old.iter().enumerate() {
                 cost += self.instr_cost(instr);
+                if let Instr::Block(b) = instr {
+                    // The block's first run is paid here (it still ends
+                    // this run: its `end` is a branch target).
+                    cost += self.first_run_cost(st, b.seq);
+                    st.prepaid.insert(b.seq);
+                }
                 let ends = matches!(
                     instr,
                     Instr::Block(_) | Instr::Loop(_) | Instr::IfElse(_) | Instr::BrIf(_)
@@ -921,6 +972,9 @@ impl FuncPass<'_> {
 
         // Sequence prologue: checks (with the first run's charge), then
         // param reloads.
+        if st.prepaid.contains(&seq) {
+            run_cost.remove(&0);
+        }
         let first_cost = run_cost.get(&0).copied().unwrap_or(0);
         match kind {
             SeqKind::FunctionBody => {
@@ -1470,7 +1524,7 @@ impl FuncPass<'_> {
             code.extend(rest);
             return code;
         }
-        let fast = clone_fast(st.func, st.ri, &rest, &mut FastMap::default());
+        let fast = clone_fast(st.func, st.ri, &rest, &mut HashMap::new());
         let exit = st.func.builder_mut().dangling_instr_seq(ty).id();
         let to_fast = st
             .func
@@ -1509,7 +1563,7 @@ impl FuncPass<'_> {
         if !wants_fast_copy(st, &rest) {
             return rest;
         }
-        let fast = clone_fast(st.func, st.ri, &rest, &mut FastMap::default());
+        let fast = clone_fast(st.func, st.ri, &rest, &mut HashMap::new());
         let slow = st.func.builder_mut().dangling_instr_seq(ty).id();
         st.func.block_mut(slow).instrs = rest;
         let fast_seq = st.func.builder_mut().dangling_instr_seq(ty).id();
@@ -1831,13 +1885,9 @@ fn clone_fast(
     func: &mut LocalFunction,
     ri: LocalId,
     instrs: &[(Instr, InstrLocId)],
-    map: &mut FastMap,
+    map: &mut HashMap<InstrSeqId, InstrSeqId>,
 ) -> Vec<(Instr, InstrLocId)> {
-    let remap = |map: &mut FastMap, b: InstrSeqId| {
-        let to = *map.copies.get(&b).unwrap_or(&b);
-        map.targeted.insert(to);
-        to
-    };
+    let remap = |map: &HashMap<InstrSeqId, InstrSeqId>, b: InstrSeqId| *map.get(&b).unwrap_or(&b);
     let mut out: Vec<(Instr, InstrLocId)> = Vec::with_capacity(instrs.len());
     for (instr, loc) in instrs {
         match instr {
@@ -1910,7 +1960,7 @@ fn clone_fast(
                     continue;
                 }
                 let seq = clone_seq(func, ri, arm, map);
-                push_block(func, map, &mut out, seq, synth(Block { seq }));
+                out.push(synth(Block { seq }));
             }
             Instr::IfElse(ie) => {
                 let consequent = clone_seq(func, ri, ie.consequent, map);
@@ -1952,7 +2002,7 @@ fn clone_fast(
             )),
             Instr::Block(b) => {
                 let seq = clone_seq(func, ri, b.seq, map);
-                push_block(func, map, &mut out, seq, (Instr::Block(Block { seq }), *loc));
+                out.push((Instr::Block(Block { seq }), *loc));
             }
             Instr::Loop(l) => {
                 let seq = clone_seq(func, ri, l.seq, map);
@@ -1964,44 +2014,16 @@ fn clone_fast(
     out
 }
 
-/// What [`clone_fast`] tracks while copying: the copy of every sequence
-/// copied so far, and which copies are branch targets.
-#[derive(Default)]
-struct FastMap {
-    copies: HashMap<InstrSeqId, InstrSeqId>,
-    targeted: HashSet<InstrSeqId>,
-}
-
-/// Appends the copied block `seq`, or only its instructions when no branch
-/// targets it: folding the guards leaves many blocks whose only branch was
-/// in a guard (`block $skip` of [`FuncPass::guarded`], the arm of a
-/// folded `if`). A branch to a block can only be inside it, so once `seq`
-/// is copied its entry in `targeted` is final. Inlined instructions see the
-/// same stack: the body of a valid block only consumes its own params.
-fn push_block(
-    func: &LocalFunction,
-    map: &FastMap,
-    out: &mut Vec<(Instr, InstrLocId)>,
-    seq: InstrSeqId,
-    block: (Instr, InstrLocId),
-) {
-    if map.targeted.contains(&seq) {
-        out.push(block);
-    } else {
-        out.extend(func.block(seq).instrs.iter().cloned());
-    }
-}
-
 /// [`clone_fast`] of the sequence `seq` into a fresh sequence.
 fn clone_seq(
     func: &mut LocalFunction,
     ri: LocalId,
     seq: InstrSeqId,
-    map: &mut FastMap,
+    map: &mut HashMap<InstrSeqId, InstrSeqId>,
 ) -> InstrSeqId {
     let ty = func.block(seq).ty;
     let copy = func.builder_mut().dangling_instr_seq(ty).id();
-    map.copies.insert(seq, copy);
+    map.insert(seq, copy);
     let instrs = func.block(seq).instrs.clone();
     let body = clone_fast(func, ri, &instrs, map);
     func.block_mut(copy).instrs = body;

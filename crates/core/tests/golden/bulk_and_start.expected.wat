@@ -266,92 +266,104 @@
               drop
               br 1 (;@4;)
             end
-            i32.const 0
-            i32.const 1
-            i32.const 100
-            local.set 3
-            local.set 2
-            local.set 1
-            local.get 5
-            local.get 3
-            i64.extend_i32_u
-            i64.const 7
-            i64.add
-            i64.const 3
-            i64.shr_u
-            i64.const 1
-            i64.mul
-            i64.sub
-            local.tee 5
-            global.set 1
-            local.get 5
-            i64.const 0
-            i64.lt_s
-            if ;; label = @5
-              i32.const 2
-              br 3 (;@2;)
-            else
+            block ;; label = @5
+              i32.const 0
+              i32.const 1
+              i32.const 100
+              local.set 3
+              local.set 2
+              local.set 1
             end
-            local.get 1
-            local.get 2
-            local.get 3
-            memory.fill
-            i32.const 0
-            i32.const 0
-            i32.const 3
-            local.set 1
-            local.set 2
-            local.set 3
-            local.get 5
-            local.get 1
-            i64.extend_i32_u
-            i64.const 7
-            i64.add
-            i64.const 3
-            i64.shr_u
-            i64.const 1
-            i64.mul
-            i64.sub
-            local.tee 5
-            global.set 1
-            local.get 5
-            i64.const 0
-            i64.lt_s
-            if ;; label = @5
+            block ;; label = @5
+              local.get 5
+              local.get 3
+              i64.extend_i32_u
+              i64.const 7
+              i64.add
+              i64.const 3
+              i64.shr_u
+              i64.const 1
+              i64.mul
+              i64.sub
+              local.tee 5
+              global.set 1
+              local.get 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 2
+                br 4 (;@2;)
+              else
+              end
+              local.get 1
+              local.get 2
+              local.get 3
+              memory.fill
+            end
+            block ;; label = @5
+              i32.const 0
+              i32.const 0
               i32.const 3
-              br 3 (;@2;)
-            else
+              local.set 1
+              local.set 2
+              local.set 3
             end
-            local.get 3
-            local.get 2
-            local.get 1
-            memory.init $d
-            data.drop $d
-            global.get 6
-            i64.const 1
-            i64.or
-            global.set 6
-            i32.const 1
-            local.set 1
-            local.get 5
-            local.get 1
-            i64.extend_i32_u
-            i64.const 64
-            i64.mul
-            i64.sub
-            local.tee 5
-            global.set 1
-            local.get 5
-            i64.const 0
-            i64.lt_s
-            if ;; label = @5
-              i32.const 4
-              br 3 (;@2;)
-            else
+            block ;; label = @5
+              local.get 5
+              local.get 1
+              i64.extend_i32_u
+              i64.const 7
+              i64.add
+              i64.const 3
+              i64.shr_u
+              i64.const 1
+              i64.mul
+              i64.sub
+              local.tee 5
+              global.set 1
+              local.get 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 3
+                br 4 (;@2;)
+              else
+              end
+              local.get 3
+              local.get 2
+              local.get 1
+              memory.init $d
             end
-            local.get 1
-            memory.grow
-            local.set 2
+            block ;; label = @5
+              data.drop $d
+              global.get 6
+              i64.const 1
+              i64.or
+              global.set 6
+              i32.const 1
+              local.set 1
+            end
+            block ;; label = @5
+              local.get 5
+              local.get 1
+              i64.extend_i32_u
+              i64.const 64
+              i64.mul
+              i64.sub
+              local.tee 5
+              global.set 1
+              local.get 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 4
+                br 4 (;@2;)
+              else
+              end
+              local.get 1
+              memory.grow
+              local.set 2
+            end
             local.get 2
             drop
           end

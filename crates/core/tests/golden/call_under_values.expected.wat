@@ -23,7 +23,7 @@
       block (result i32) ;; label = @2
         block (result i32) ;; label = @3
           global.get 0
-          i64.const 3
+          i64.const 5
           i64.sub
           local.tee 2
           global.set 0
@@ -79,10 +79,6 @@
           i32.const 100
           i32.const 5
           block (type 3) (param i32) (result i32 i32) ;; label = @4
-            local.get 2
-            i64.const 2
-            i64.sub
-            local.set 2
             i32.const 3
             local.get 2
             global.set 0

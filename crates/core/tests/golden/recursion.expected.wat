@@ -244,25 +244,29 @@
                         i32.gt_u
                         br_if 1 (;@9;)
                       else
-                        local.get 1
-                        local.get 0
-                        i32.const 1
-                        i32.sub
-                        local.set 5
-                        local.set 6
-                        local.get 9
-                        global.set 0
-                        local.get 5
-                        call $fib
-                        local.set 7
-                        global.get 0
-                        local.tee 9
-                        i64.const 0
-                        i64.lt_s
-                        if ;; label = @11
-                          i32.const 3
-                          br 9 (;@2;)
-                        else
+                        block ;; label = @11
+                          local.get 1
+                          local.get 0
+                          i32.const 1
+                          i32.sub
+                          local.set 5
+                          local.set 6
+                        end
+                        block ;; label = @11
+                          local.get 9
+                          global.set 0
+                          local.get 5
+                          call $fib
+                          local.set 7
+                          global.get 0
+                          local.tee 9
+                          i64.const 0
+                          i64.lt_s
+                          if ;; label = @12
+                            i32.const 3
+                            br 10 (;@2;)
+                          else
+                          end
                         end
                         local.get 6
                         local.get 7
@@ -291,64 +295,76 @@
               i32.add
               br 1 (;@4;)
             end
-            local.get 0
-            i32.const 2
-            i32.ge_u
-            local.set 4
-            local.get 4
-            if ;; label = @5
-              local.get 9
-              i64.const 1
-              i64.sub
-              local.set 9
-              loop ;; label = @6
+            block ;; label = @5
+              local.get 0
+              i32.const 2
+              i32.ge_u
+              local.set 4
+            end
+            block ;; label = @5
+              local.get 4
+              if ;; label = @6
                 local.get 9
-                i64.const 15
+                i64.const 1
                 i64.sub
-                local.tee 9
-                global.set 0
-                local.get 9
-                i64.const 0
-                i64.lt_s
-                if ;; label = @7
-                  i32.const 2
-                  br 5 (;@2;)
-                else
+                local.set 9
+                block ;; label = @7
+                  loop ;; label = @8
+                    local.get 9
+                    i64.const 15
+                    i64.sub
+                    local.tee 9
+                    global.set 0
+                    local.get 9
+                    i64.const 0
+                    i64.lt_s
+                    if ;; label = @9
+                      i32.const 2
+                      br 7 (;@2;)
+                    else
+                    end
+                    block ;; label = @9
+                      block ;; label = @10
+                        local.get 1
+                        local.get 0
+                        i32.const 1
+                        i32.sub
+                        local.set 5
+                        local.set 6
+                      end
+                      block ;; label = @10
+                        local.get 9
+                        global.set 0
+                        local.get 5
+                        call $fib
+                        local.set 7
+                        global.get 0
+                        local.tee 9
+                        i64.const 0
+                        i64.lt_s
+                        if ;; label = @11
+                          i32.const 3
+                          br 9 (;@2;)
+                        else
+                        end
+                      end
+                      local.get 6
+                      local.get 7
+                      i32.add
+                      local.set 1
+                      local.get 0
+                      i32.const 2
+                      i32.sub
+                      local.set 0
+                      local.get 0
+                      i32.const 1
+                      i32.gt_u
+                      br_if 1 (;@8;)
+                    end
+                  end
                 end
-                local.get 1
-                local.get 0
-                i32.const 1
-                i32.sub
-                local.set 5
-                local.set 6
-                local.get 9
-                global.set 0
-                local.get 5
-                call $fib
-                local.set 7
-                global.get 0
-                local.tee 9
-                i64.const 0
-                i64.lt_s
-                if ;; label = @7
-                  i32.const 3
-                  br 5 (;@2;)
-                else
-                end
-                local.get 6
-                local.get 7
-                i32.add
-                local.set 1
-                local.get 0
-                i32.const 2
-                i32.sub
-                local.set 0
-                local.get 0
-                i32.const 1
-                i32.gt_u
-                br_if 0 (;@6;)
+              else
               end
-            else
             end
             local.get 9
             i64.const 3
@@ -534,21 +550,25 @@
               local.get 3
               br 1 (;@4;)
             end
-            i32.const 20
-            local.set 2
-            local.get 5
-            global.set 0
-            local.get 2
-            call $fib
-            local.set 3
-            global.get 0
-            local.tee 5
-            i64.const 0
-            i64.lt_s
-            if ;; label = @5
-              i32.const 2
-              br 3 (;@2;)
-            else
+            block ;; label = @5
+              i32.const 20
+              local.set 2
+            end
+            block ;; label = @5
+              local.get 5
+              global.set 0
+              local.get 2
+              call $fib
+              local.set 3
+              global.get 0
+              local.tee 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 2
+                br 4 (;@2;)
+              else
+              end
             end
             local.get 3
           end

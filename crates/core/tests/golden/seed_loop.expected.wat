@@ -137,30 +137,32 @@
               end
               br 1 (;@4;)
             end
-            loop ;; label = @5
-              local.get 3
-              i64.const 20
-              i64.sub
-              local.tee 3
-              global.set 0
-              local.get 3
-              i64.const 0
-              i64.lt_s
-              if ;; label = @6
-                i32.const 2
-                br 4 (;@2;)
-              else
+            block ;; label = @5
+              loop ;; label = @6
+                local.get 3
+                i64.const 20
+                i64.sub
+                local.tee 3
+                global.set 0
+                local.get 3
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 2
+                  br 5 (;@2;)
+                else
+                end
+                local.get 0
+                call $print
+                local.get 0
+                i32.const 1
+                i32.add
+                local.set 0
+                local.get 0
+                i32.const 1000
+                i32.lt_s
+                br_if 0 (;@6;)
               end
-              local.get 0
-              call $print
-              local.get 0
-              i32.const 1
-              i32.add
-              local.set 0
-              local.get 0
-              i32.const 1000
-              i32.lt_s
-              br_if 0 (;@5;)
             end
           end
         end
