@@ -19,12 +19,12 @@
 //!   spilled into locals, and constructs become `[] -> []` with params and
 //!   results passed through locals. Between two sites the stack is empty, so
 //!   code between sites can be skipped as a unit.
-//! * **Unwind.** When the check fails: `br $pause (site)`, the function's
-//!   one shared pause path, which sets `state = 1` (see
-//!   [`FuncPass::pause_at`]). The epilogue stores `[func_id][site][locals...]`
-//!   into the private unwind memory and returns; each caller sees a
-//!   negative balance and `state != 0` after its call and unwinds its own
-//!   frame the same way.
+//! * **Unwind.** When the check fails: `state = 1; br $unwind (site)`. The
+//!   epilogue stores `[func_id][site][locals...]` into the private unwind
+//!   memory and returns; each caller sees a negative balance after its call
+//!   and branches to the pause path its call sites share, which sees
+//!   `state != 0` and unwinds its own frame the same way
+//!   ([`FuncPass::pause_after_call`]).
 //! * **Rewind.** The host sets `state = 2`, saves the real balance in
 //!   `gas_saved` and sets the balance to a large fake value (so no check
 //!   fires on the way back), then calls the entry again. Each function entry
@@ -52,16 +52,16 @@
 //!   ;; entry site 1: depth check (depth += weight), charge,
 //!   ;; slow path (pop frame / pause)
 //!   (block $unwind (result i32)
-//!     (block $pause (result i32)
+//!     (block $call_pause (result i32)
 //!       (block $body
 //!         (loop $l
 //!           gas -= 3
-//!           (if (gas < 0) (then (br $pause (i32.const 2))))
+//!           (if (gas < 0) (then state = 1 (br $unwind (i32.const 2))))
 //!           (if (ri == 0 || ri == 3 || ri == 4)   ;; ri == 3: finish, skip
 //!             (then ri = 0 (call $g)
 //!                   ;; site 3: returned past the budget (state 0);
 //!                   ;; site 4: paused below (state 1)
-//!                   (if (gas < 0) (then (br $pause (i32.const 3))))))
+//!                   (if (gas < 0) (then (br $call_pause (i32.const 3))))))
 //!           (br $l)))
 //!       depth -= weight
 //!       (return))
@@ -311,10 +311,14 @@ struct State<'f> {
     fast_copy_budget: u64,
     /// Scratch for the depth check (never saved).
     depth_tmp: LocalId,
-    /// The block of the shared pause path, inside the epilogue's: a branch
-    /// to it with a site number `k` sets `state = unwinding` and saves the
-    /// frame at `k + (state != 0)`, see [`FuncPass::pause_at`].
-    pause_label: InstrSeqId,
+    /// The epilogue's block: a branch to it with a site number saves the
+    /// frame at that site (the state must be `unwinding` already).
+    unwind_label: InstrSeqId,
+    /// The block of the pause path shared by the call sites, inside the
+    /// epilogue's: a branch to it with a site number `k` sets `state =
+    /// unwinding` and saves the frame at `k + (state != 0)`, see
+    /// [`FuncPass::pause_after_call`].
+    call_pause_label: InstrSeqId,
 }
 
 impl State<'_> {
@@ -460,7 +464,7 @@ impl FuncPass<'_> {
             .builder_mut()
             .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
             .id();
-        let pause_label = func
+        let call_pause_label = func
             .builder_mut()
             .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
             .id();
@@ -488,7 +492,8 @@ impl FuncPass<'_> {
             entry_site: None,
             fast_copy_budget: 0,
             depth_tmp,
-            pause_label,
+            unwind_label,
+            call_pause_label,
         };
         truncate_dead_code(st.func, entry);
         let original = code_size(st.func, &st.func.block(entry).instrs);
@@ -508,8 +513,8 @@ impl FuncPass<'_> {
         }
 
         // The body moves into its own block; the entry sequence becomes
-        // `block $unwind (block $pause (block $body ...) return end; shared
-        // pause path) end; epilogue`.
+        // `block $unwind (block $call_pause (block $body ...) return end;
+        // shared pause path) end; epilogue`.
         let body = st.func.builder_mut().dangling_instr_seq(body_ty).id();
         st.body = Some(body);
         let old = std::mem::take(&mut st.func.block_mut(entry).instrs);
@@ -550,12 +555,12 @@ impl FuncPass<'_> {
         pause_body.extend(self.gas_write_back(&st));
         pause_body.extend(self.depth_restore(&st));
         pause_body.push(synth(Return {}));
-        st.func.block_mut(st.pause_label).instrs = pause_body;
-        // The shared pause path: `[k] -> [k + (state != 0)]`, then
-        // `state = unwinding` (see `pause_at`).
+        st.func.block_mut(st.call_pause_label).instrs = pause_body;
+        // The call sites' shared pause path: `[k] -> [k + (state != 0)]`,
+        // then `state = unwinding` (see `pause_after_call`).
         st.func.block_mut(unwind_label).instrs = vec![
             synth(Block {
-                seq: st.pause_label,
+                seq: st.call_pause_label,
             }),
             gget(self.ids.state),
             const_i32(state_code::NORMAL),
@@ -770,30 +775,46 @@ impl FuncPass<'_> {
         v
     }
 
-    /// A sequence that pauses at site `k` in normal mode: `br $pause (k)`.
-    ///
-    /// Every pause branches to the function's one shared pause path, which
-    /// sets `state = unwinding` and saves the frame at `k` when the state
-    /// was normal and at `k + 1` when it was already unwinding. Only a call
-    /// site can see the second case (its callee unwound): its two site
-    /// numbers are `k` for a pause right after the call and `k + 1` for a
-    /// pause below it, so one branch serves both. Sharing the path keeps
-    /// each site to two instructions (it was 4 for a pause and 11 after a
-    /// call); it runs only when pausing.
+    /// A sequence that pauses at site `k`: `state = unwinding; br $unwind (k)`.
     fn pause_at(&self, st: &mut State<'_>, k: u32) -> InstrSeqId {
+        new_seq(
+            st.func,
+            vec![
+                const_i32(state_code::UNWINDING),
+                gset(self.ids.state),
+                const_i32(k as i32),
+                synth(Br {
+                    block: st.unwind_label,
+                }),
+            ],
+        )
+    }
+
+    /// The slow path after the call of call site `k` (the balance is
+    /// negative): `br $call_pause (k)`.
+    ///
+    /// The call sites of a function share one pause path, which sets
+    /// `state = unwinding` and saves the frame at `k` when the state was
+    /// normal (the callee returned past the budget: pause right after the
+    /// call) and at `k + 1` when the callee is unwinding (pause below the
+    /// call), so each call site's slow path is two instructions instead of
+    /// 11. (The other sites keep their own 4: branching to a shared path
+    /// from loop headers too moved Cranelift's register allocation, fib
+    /// 92.9M -> 94.3M instructions, sha256 516M -> 520M.)
+    fn pause_after_call(&self, st: &mut State<'_>, k: u32) -> InstrSeqId {
         new_seq(
             st.func,
             vec![
                 const_i32(k as i32),
                 synth(Br {
-                    block: st.pause_label,
+                    block: st.call_pause_label,
                 }),
             ],
         )
     }
 
     /// The check of pause site `k`:
-    /// `gas = new_gas; if (gas < 0) { br $pause (k) }`.
+    /// `gas = new_gas; if (gas < 0) { state = unwinding; br $unwind (k) }`.
     ///
     /// The charged balance is also stored to the global here (one store per
     /// loop iteration), so after a trap the global holds the balance as of
@@ -1286,8 +1307,8 @@ impl FuncPass<'_> {
                     // so a chain of returns does not run every caller's
                     // tail (the overshoot stays one function's loop-free
                     // path). The shared pause path tells the two apart by
-                    // the state (`pause_at`).
-                    let negative = self.pause_at(st, k);
+                    // the state (`pause_after_call`).
+                    let negative = self.pause_after_call(st, k);
                     let not_negative = new_seq(st.func, vec![]);
                     site.extend([
                         gget(self.ids.gas),
@@ -1457,7 +1478,7 @@ impl FuncPass<'_> {
     ///       if (state)                        ;; rewinding
     ///         pop the frame; if (ri == entry site) finish the rewind
     ///       else                              ;; out of gas: pause here
-    ///         br $pause (entry site)
+    ///         state = unwinding; br $unwind (entry site)
     ///     else br $to_fast
     ///     guarded rest; br $exit
     ///   end

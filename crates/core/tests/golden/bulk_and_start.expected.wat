@@ -87,7 +87,9 @@
                   end
                 else
                   i32.const 1
-                  br 5 (;@2;)
+                  global.set 3
+                  i32.const 1
+                  br 6 (;@1;)
                 end
               else
                 br 1 (;@5;)
@@ -130,8 +132,10 @@
                 i64.const 0
                 i64.lt_s
                 if ;; label = @7
+                  i32.const 1
+                  global.set 3
                   i32.const 2
-                  br 5 (;@2;)
+                  br 6 (;@1;)
                 else
                 end
                 local.get 0
@@ -188,8 +192,10 @@
                 i64.const 0
                 i64.lt_s
                 if ;; label = @7
+                  i32.const 1
+                  global.set 3
                   i32.const 3
-                  br 5 (;@2;)
+                  br 6 (;@1;)
                 else
                 end
                 local.get 0
@@ -243,8 +249,10 @@
                 i64.const 0
                 i64.lt_s
                 if ;; label = @7
+                  i32.const 1
+                  global.set 3
                   i32.const 4
-                  br 5 (;@2;)
+                  br 6 (;@1;)
                 else
                 end
                 local.get 0
@@ -291,8 +299,10 @@
               i64.const 0
               i64.lt_s
               if ;; label = @6
+                i32.const 1
+                global.set 3
                 i32.const 2
-                br 4 (;@2;)
+                br 5 (;@1;)
               else
               end
               local.get 1
@@ -325,8 +335,10 @@
               i64.const 0
               i64.lt_s
               if ;; label = @6
+                i32.const 1
+                global.set 3
                 i32.const 3
-                br 4 (;@2;)
+                br 5 (;@1;)
               else
               end
               local.get 3
@@ -356,8 +368,10 @@
               i64.const 0
               i64.lt_s
               if ;; label = @6
+                i32.const 1
+                global.set 3
                 i32.const 4
-                br 4 (;@2;)
+                br 5 (;@1;)
               else
               end
               local.get 1

@@ -72,7 +72,9 @@
               end
             else
               i32.const 1
-              br 3 (;@2;)
+              global.set 2
+              i32.const 1
+              br 4 (;@1;)
             end
           else
           end

@@ -97,7 +97,9 @@
                   end
                 else
                   i32.const 1
-                  br 5 (;@2;)
+                  global.set 2
+                  i32.const 1
+                  br 6 (;@1;)
                 end
               else
                 br 1 (;@5;)
@@ -172,8 +174,10 @@
                       i64.const 0
                       i64.lt_s
                       if ;; label = @10
+                        i32.const 1
+                        global.set 2
                         i32.const 2
-                        br 8 (;@2;)
+                        br 9 (;@1;)
                       else
                       end
                       local.get 2
@@ -319,8 +323,10 @@
                     i64.const 0
                     i64.lt_s
                     if ;; label = @9
+                      i32.const 1
+                      global.set 2
                       i32.const 2
-                      br 7 (;@2;)
+                      br 8 (;@1;)
                     else
                     end
                     block ;; label = @9
@@ -493,7 +499,9 @@
                   end
                 else
                   i32.const 1
-                  br 5 (;@2;)
+                  global.set 2
+                  i32.const 1
+                  br 6 (;@1;)
                 end
               else
                 br 1 (;@5;)

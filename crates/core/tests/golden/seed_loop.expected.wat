@@ -78,7 +78,9 @@
                   end
                 else
                   i32.const 1
-                  br 5 (;@2;)
+                  global.set 2
+                  i32.const 1
+                  br 6 (;@1;)
                 end
               else
                 br 1 (;@5;)
@@ -119,8 +121,10 @@
                   i64.const 0
                   i64.lt_s
                   if ;; label = @8
+                    i32.const 1
+                    global.set 2
                     i32.const 2
-                    br 6 (;@2;)
+                    br 7 (;@1;)
                   else
                   end
                   local.get 0
@@ -148,8 +152,10 @@
                 i64.const 0
                 i64.lt_s
                 if ;; label = @7
+                  i32.const 1
+                  global.set 2
                   i32.const 2
-                  br 5 (;@2;)
+                  br 6 (;@1;)
                 else
                 end
                 local.get 0
