@@ -22,166 +22,195 @@
     (local i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
-        block ;; label = @3
-          block ;; label = @4
+        block (result i32) ;; label = @3
+          block (result i32) ;; label = @4
             block ;; label = @5
-              global.get 0
-              i64.const 1
-              i64.sub
-              local.tee 3
-              global.set 0
-              local.get 3
-              i64.const 4611686018427387904
-              i64.ge_u
-              if ;; label = @6
-                global.get 2
-                if ;; label = @7
-                  global.get 3
-                  i32.const 16
-                  i32.sub
-                  local.tee 2
-                  global.set 3
-                  local.get 2
-                  i32.load 1
-                  i32.const 0
-                  i32.ne
-                  if ;; label = @8
-                    call $__ws_trap_corrupt_unwind
-                  else
-                  end
-                  local.get 2
-                  i32.load 1 offset=4
-                  local.tee 1
-                  i32.const 1
-                  i32.sub
-                  i32.const 2
-                  i32.ge_u
-                  if ;; label = @8
-                    call $__ws_trap_corrupt_unwind
-                  else
-                  end
-                  local.get 2
-                  i32.load 1 offset=8
-                  local.set 0
-                  local.get 1
-                  i32.const 1
-                  i32.eq
-                  if ;; label = @8
-                    i32.const 0
-                    global.set 2
-                    global.get 1
-                    local.tee 3
-                    global.set 0
-                    i32.const 0
-                    local.set 1
-                  else
-                  end
-                else
-                  i32.const 1
-                  global.set 2
-                  i32.const 1
-                  br 6 (;@1;)
-                end
-              else
-                br 1 (;@5;)
-              end
               block ;; label = @6
-                local.get 1
-                if ;; label = @7
-                  local.get 1
-                  i32.const 2
-                  i32.sub
-                  i32.const 0
-                  i32.gt_u
-                  br_if 1 (;@6;)
-                  local.get 1
-                  i32.const 2
-                  i32.eq
-                  if ;; label = @8
-                    i32.const 0
-                    global.set 2
-                    global.get 1
-                    i64.const 20
-                    i64.add
-                    local.tee 3
-                    global.set 0
-                    i32.const 0
-                    local.set 1
-                  else
-                  end
-                else
-                end
-                loop ;; label = @7
-                  local.get 3
-                  i64.const 20
+                block ;; label = @7
+                  global.get 0
+                  i64.const 1
                   i64.sub
                   local.tee 3
                   global.set 0
                   local.get 3
-                  i64.const 0
-                  i64.lt_s
+                  i64.const 4611686018427387904
+                  i64.ge_u
                   if ;; label = @8
-                    i32.const 1
-                    global.set 2
-                    i32.const 2
-                    br 7 (;@1;)
+                    global.get 2
+                    if ;; label = @9
+                      global.get 3
+                      i32.const 16
+                      i32.sub
+                      local.tee 2
+                      global.set 3
+                      local.get 2
+                      i32.load 1
+                      i32.const 0
+                      i32.ne
+                      if ;; label = @10
+                        call $__ws_trap_corrupt_unwind
+                      else
+                      end
+                      local.get 2
+                      i32.load 1 offset=4
+                      local.tee 1
+                      i32.const 1
+                      i32.sub
+                      i32.const 2
+                      i32.ge_u
+                      if ;; label = @10
+                        call $__ws_trap_corrupt_unwind
+                      else
+                      end
+                      local.get 2
+                      i32.load 1 offset=8
+                      local.set 0
+                      local.get 1
+                      i32.const 1
+                      i32.eq
+                      if ;; label = @10
+                        i32.const 0
+                        global.set 2
+                        global.get 1
+                        local.tee 3
+                        global.set 0
+                        i32.const 0
+                        local.set 1
+                      else
+                      end
+                    else
+                      i32.const 1
+                      global.set 2
+                      i32.const 1
+                      br 8 (;@1;)
+                    end
                   else
+                    br 1 (;@7;)
                   end
-                  local.get 0
-                  call $print
-                  local.get 0
-                  i32.const 1
-                  i32.add
-                  local.set 0
-                  local.get 0
-                  i32.const 1000
-                  i32.lt_s
-                  br_if 0 (;@7;)
+                  block ;; label = @8
+                    local.get 1
+                    if ;; label = @9
+                      local.get 1
+                      i32.const 2
+                      i32.sub
+                      i32.const 0
+                      i32.gt_u
+                      br_if 1 (;@8;)
+                      local.get 1
+                      i32.const 2
+                      i32.eq
+                      if ;; label = @10
+                        i32.const 0
+                        global.set 2
+                        global.get 1
+                        i64.const 20
+                        i64.add
+                        local.tee 3
+                        global.set 0
+                        i32.const 0
+                        local.set 1
+                      else
+                      end
+                    else
+                    end
+                    loop ;; label = @9
+                      local.get 3
+                      i64.const 20
+                      i64.sub
+                      local.tee 3
+                      global.set 0
+                      local.get 3
+                      i64.const 0
+                      i64.lt_s
+                      if ;; label = @10
+                        i32.const 1
+                        global.set 2
+                        i32.const 2
+                        br 9 (;@1;)
+                      else
+                      end
+                      local.get 0
+                      call $print
+                      local.get 0
+                      i32.const 1
+                      i32.add
+                      local.set 0
+                      local.get 0
+                      i32.const 1000
+                      i32.lt_s
+                      br_if 0 (;@9;)
+                    end
+                  end
+                  br 1 (;@6;)
+                end
+                block ;; label = @7
+                  loop ;; label = @8
+                    local.get 3
+                    i64.const 20
+                    i64.sub
+                    local.tee 3
+                    global.set 0
+                    local.get 3
+                    i64.const 0
+                    i64.lt_s
+                    if ;; label = @9
+                      i32.const 1
+                      global.set 2
+                      i32.const 2
+                      br 7 (;@2;)
+                    else
+                    end
+                    local.get 0
+                    call $print
+                    local.get 0
+                    i32.const 1
+                    i32.add
+                    local.set 0
+                    local.get 0
+                    i32.const 1000
+                    i32.lt_s
+                    br_if 0 (;@8;)
+                  end
                 end
               end
-              br 1 (;@4;)
             end
-            block ;; label = @5
-              loop ;; label = @6
-                local.get 3
-                i64.const 20
-                i64.sub
-                local.tee 3
-                global.set 0
-                local.get 3
-                i64.const 0
-                i64.lt_s
-                if ;; label = @7
-                  i32.const 1
-                  global.set 2
-                  i32.const 2
-                  br 6 (;@1;)
-                else
-                end
-                local.get 0
-                call $print
-                local.get 0
-                i32.const 1
-                i32.add
-                local.set 0
-                local.get 0
-                i32.const 1000
-                i32.lt_s
-                br_if 0 (;@6;)
-              end
-            end
+            local.get 3
+            global.set 0
+            return
           end
+          global.get 2
+          i32.const 0
+          i32.ne
+          i32.add
+          i32.const 1
+          global.set 2
+          br 2 (;@1;)
         end
-        local.get 3
-        global.set 0
-        return
+        global.get 2
+        i32.const 0
+        i32.ne
+        i32.add
+        i32.const 1
+        global.set 2
       end
-      global.get 2
+      local.set 1
+      global.get 3
+      local.set 2
+      local.get 2
       i32.const 0
-      i32.ne
+      i32.store 1
+      local.get 2
+      local.get 1
+      i32.store 1 offset=4
+      local.get 2
+      local.get 0
+      i64.extend_i32_u
+      i64.store 1 offset=8
+      local.get 2
+      i32.const 16
       i32.add
-      i32.const 1
-      global.set 2
+      global.set 3
+      return
     end
     local.set 1
     global.get 3
