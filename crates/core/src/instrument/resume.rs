@@ -6,9 +6,9 @@
 //! * **Metering.** Each straight-line run of instructions (a run ends after
 //!   `block`/`loop`/`if`/`br_if` and at the end of a sequence) is charged at
 //!   its start: `gas -= cost`; the run that enters a `block` also pays the
-//!   block's first run ([`FuncPass::first_run_cost`]). Dynamic-cost operators (`memory.grow`,
-//!   `memory.fill/copy/init`, table bulk ops) are charged per unit right
-//!   before they run.
+//!   block's first run ([`FuncPass::first_run_cost`]). Dynamic-cost
+//!   operators (`memory.grow`, `memory.fill/copy/init`, table bulk ops) are
+//!   charged per unit right before they run.
 //! * **Pause sites.** The function entry, every loop header and every
 //!   dynamic-cost operator check `gas < 0`; calls to guest functions are
 //!   sites too (the callee may pause), and so is the point right after
