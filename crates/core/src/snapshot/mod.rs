@@ -815,7 +815,8 @@ fn zero_blocks(words: &[u64]) -> usize {
 const PAGE_WORDS: usize = 512;
 
 // `all_zero` compiled for AVX2 (twice the bytes per instruction of the
-// baseline x86-64 SSE2), used when the CPU has it.
+// baseline x86-64 SSE2), used when the CPU has it: the encoder's zero runs
+// and a restore's check of every zero page over a recycled instance.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn words_zero_avx2(words: &[u64]) -> bool {
@@ -832,28 +833,10 @@ fn words_zero(words: &[u64]) -> bool {
 }
 
 /// Whether every byte is zero (whole words at a time).
-#[inline(always)]
-fn bytes_zero_portable(bytes: &[u8]) -> bool {
+fn bytes_zero(bytes: &[u8]) -> bool {
     // SAFETY: every bit pattern is a valid u64.
     let (head, words, tail) = unsafe { bytes.align_to::<u64>() };
-    all_zero(words) && head.iter().chain(tail).all(|b| *b == 0)
-}
-
-// The same loop compiled for AVX2, used when the CPU has it: a restore over
-// a recycled instance checks every zero page this way.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn bytes_zero_avx2(bytes: &[u8]) -> bool {
-    bytes_zero_portable(bytes)
-}
-
-fn bytes_zero(bytes: &[u8]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { bytes_zero_avx2(bytes) };
-    }
-    bytes_zero_portable(bytes)
+    words_zero(words) && head.iter().chain(tail).all(|b| *b == 0)
 }
 
 fn walk_encoding(
