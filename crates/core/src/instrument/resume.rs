@@ -320,12 +320,9 @@ struct State<'f> {
     /// unwinding` and saves the frame at `k + (state != 0)`, see
     /// [`FuncPass::pause_after_call`].
     call_pause_label: InstrSeqId,
-    /// The same two blocks for the fast copy of the body, when it gets one
-    /// (`fast_epilogue`): `(unwind, call pause)`.
-    fast_labels: (InstrSeqId, InstrSeqId),
-    /// Whether the body got a fast copy, which pauses through
-    /// `fast_labels` into an epilogue of its own.
-    fast_epilogue: bool,
+    /// The same two blocks, `(unwind, call pause)`, for the fast copy of
+    /// the body when it gets one: it pauses into an epilogue of its own.
+    fast_labels: Option<(InstrSeqId, InstrSeqId)>,
 }
 
 impl State<'_> {
@@ -467,20 +464,8 @@ impl FuncPass<'_> {
         let fn_results = types.get(func.ty()).results().to_vec();
         let body_ty = InstrSeqType::new(types, &[], &fn_results);
         let types: &ModuleTypes = types;
-        let unwind_label = func
-            .builder_mut()
-            .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
-            .id();
-        let call_pause_label = func
-            .builder_mut()
-            .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
-            .id();
-        let mut label = || {
-            func.builder_mut()
-                .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
-                .id()
-        };
-        let fast_labels = (label(), label());
+        let unwind_label = site_label(func);
+        let call_pause_label = site_label(func);
         let ri = locals.add(ValType::I32);
         let gas_tmp = locals.add(ValType::I64);
         let depth_tmp = locals.add(ValType::I32);
@@ -507,8 +492,7 @@ impl FuncPass<'_> {
             depth_tmp,
             unwind_label,
             call_pause_label,
-            fast_labels,
-            fast_epilogue: false,
+            fast_labels: None,
         };
         truncate_dead_code(st.func, entry);
         let original = code_size(st.func, &st.func.block(entry).instrs);
@@ -637,7 +621,11 @@ impl FuncPass<'_> {
             entry_instrs.push(zero_of(*ty));
         }
         let epilogue = entry_instrs;
-        if st.fast_epilogue {
+        let mut call_pause_code = vec![synth(Block {
+            seq: st.call_pause_label,
+        })];
+        call_pause_code.extend(call_pause.iter().cloned());
+        if let Some((unwind_fast, call_pause_fast)) = st.fast_labels {
             // The fast copy of the body gets its own pause path and
             // epilogue (same code), so the values it saves do not meet those
             // of the guarded copy in one join: with one shared epilogue,
@@ -648,15 +636,10 @@ impl FuncPass<'_> {
             // $unwind { $unwind_fast { $call_pause_fast { $call_pause {
             //   body } call_pause; br $unwind } call_pause } epilogue;
             //   return } epilogue
-            let (unwind_fast, call_pause_fast) = st.fast_labels;
-            let mut code = vec![synth(Block {
-                seq: st.call_pause_label,
-            })];
-            code.extend(call_pause.iter().cloned());
-            code.push(synth(Br {
+            call_pause_code.push(synth(Br {
                 block: unwind_label,
             }));
-            st.func.block_mut(call_pause_fast).instrs = code;
+            st.func.block_mut(call_pause_fast).instrs = call_pause_code;
             let mut code = vec![synth(Block {
                 seq: call_pause_fast,
             })];
@@ -667,11 +650,7 @@ impl FuncPass<'_> {
             code.push(synth(Return {}));
             st.func.block_mut(unwind_label).instrs = code;
         } else {
-            let mut code = vec![synth(Block {
-                seq: st.call_pause_label,
-            })];
-            code.extend(call_pause);
-            st.func.block_mut(unwind_label).instrs = code;
+            st.func.block_mut(unwind_label).instrs = call_pause_code;
         }
         let mut entry_instrs = vec![synth(Block { seq: unwind_label })];
         entry_instrs.extend(epilogue);
@@ -1597,12 +1576,13 @@ impl FuncPass<'_> {
             return code;
         }
         // The fast copy pauses into an epilogue of its own (see
-        // `fast_epilogue`).
+        // `fast_labels`).
+        let fast_labels = (site_label(st.func), site_label(st.func));
+        st.fast_labels = Some(fast_labels);
         let mut map = HashMap::from([
-            (st.unwind_label, st.fast_labels.0),
-            (st.call_pause_label, st.fast_labels.1),
+            (st.unwind_label, fast_labels.0),
+            (st.call_pause_label, fast_labels.1),
         ]);
-        st.fast_epilogue = true;
         let fast = clone_fast(st.func, st.ri, &rest, &mut map);
         let exit = st.func.builder_mut().dangling_instr_seq(ty).id();
         let to_fast = st
@@ -2091,6 +2071,14 @@ fn clone_fast(
         }
     }
     out
+}
+
+/// A new block that takes a site number (`[] -> [i32]`), for the
+/// epilogue and the pause paths.
+fn site_label(func: &mut LocalFunction) -> InstrSeqId {
+    func.builder_mut()
+        .dangling_instr_seq(InstrSeqType::Simple(Some(ValType::I32)))
+        .id()
 }
 
 /// [`clone_fast`] of the sequence `seq` into a fresh sequence.
