@@ -802,8 +802,12 @@ fn zero_blocks(words: &[u64]) -> usize {
         i += step;
         step = (step * 2).min(PAGE_WORDS);
     }
-    while i + 32 <= n && all_zero(&words[i..i + 32]) {
-        i += 32;
+    // Less than `step` words of the run are left: look for them in blocks
+    // of 32 only when a larger block was what failed (32 words just did).
+    if step > 32 {
+        while i + 32 <= n && all_zero(&words[i..i + 32]) {
+            i += 32;
+        }
     }
     while i + 8 <= n && all_zero(&words[i..i + 8]) {
         i += 8;
