@@ -644,6 +644,83 @@ fn instances_that_cannot_be_reset_are_not_recycled() {
 }
 
 #[test]
+fn a_restore_over_a_recycled_instance_clears_whatever_changed_its_memory() {
+    // A restore over a recycled instance checks, where the snapshot has
+    // zeros, only the pages its last snapshot, restore or reset saw
+    // nonzero. Whatever changes the memory after that (a run, a
+    // write_memory) must make it check everything again.
+    let p = program(&TRACES.replace("\"initial\"", "\"dirtied\""));
+    let initial = executor(&p, 4).snapshot().unwrap();
+    let initial_memory = {
+        let mut e = executor(&p, 4);
+        e.read_memory(0, 65536).unwrap()
+    };
+    assert_eq!(&initial_memory[100..107], b"dirtied");
+    let ways = [
+        "write after restore",
+        "run after restore",
+        "run, then snapshot",
+        "pause, then snapshot",
+        "restore, then reset",
+    ];
+    for way in ways {
+        let mut a = executor(&p, 4);
+        a.restore(&initial).unwrap();
+        match way {
+            "write after restore" => a.write_memory(40_000, &[1, 2, 3]).unwrap(),
+            "run after restore" => {
+                assert_eq!(a.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished)
+            }
+            "run, then snapshot" => {
+                assert_eq!(a.run(1 << 30, &mut NoHost).unwrap(), RunOutcome::Finished);
+                a.snapshot().unwrap();
+            }
+            "pause, then snapshot" => {
+                a.write_memory(8, &3u32.to_le_bytes()).unwrap();
+                assert_eq!(a.run(100_000, &mut NoHost).unwrap(), RunOutcome::Paused);
+                a.snapshot().unwrap();
+            }
+            _ => {}
+        }
+        let changed = way != "restore, then reset";
+        assert_eq!(
+            a.read_memory(0, 65536).unwrap() != initial_memory,
+            changed,
+            "{way}"
+        );
+        drop(a);
+        let mut b = executor(&p, 4);
+        assert!(b.is_recycled(), "{way}: the instance was not reused");
+        if way == "restore, then reset" {
+            // The lazy reset (first read) over the restored memory.
+            assert_eq!(b.read_memory(0, 65536).unwrap(), initial_memory, "{way}");
+            continue;
+        }
+        b.restore(&initial).unwrap();
+        assert_eq!(b.read_memory(0, 65536).unwrap(), initial_memory, "{way}");
+        assert_eq!(
+            b.snapshot().unwrap().to_bytes(),
+            initial.to_bytes(),
+            "{way}"
+        );
+        // And the other way: a restore of a paused state over an instance
+        // that held the initial one.
+        if way == "pause, then snapshot" {
+            let mut c = executor(&p, 4);
+            c.write_memory(8, &3u32.to_le_bytes()).unwrap();
+            assert_eq!(c.run(100_000, &mut NoHost).unwrap(), RunOutcome::Paused);
+            let paused = c.snapshot().unwrap();
+            b.restore(&paused).unwrap();
+            assert_eq!(
+                b.read_memory(0, 65536).unwrap(),
+                c.read_memory(0, 65536).unwrap()
+            );
+            assert_eq!(b.snapshot().unwrap().to_bytes(), paused.to_bytes());
+        }
+    }
+}
+
+#[test]
 fn unwind_frames_of_a_previous_guest_never_reach_a_snapshot() {
     // `$wide` pauses with i64 locals of all ones in its frame; `$narrow`
     // pauses with i32 and f32 locals in a frame at the same place of the

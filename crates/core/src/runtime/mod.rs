@@ -247,6 +247,14 @@ struct Live {
     start: Option<Func>,
     entry: Func,
     entry_results: usize,
+    /// The 4 KiB pages of the memory that may hold a nonzero byte (see
+    /// [`Snapshot::nonzero_pages`]), when known: set by a snapshot, a
+    /// restore or a reset, which know the memory exactly, and cleared by
+    /// everything that may change it (a run, `write_memory`). It goes with
+    /// the instance into the pool, so a restore over a recycled instance
+    /// checks only those pages where the snapshot has zeros, instead of
+    /// reading the whole memory.
+    nonzero_pages: Option<Vec<u64>>,
 }
 
 /// One running guest: an instance of a [`Program`] with its gas balance,
@@ -491,8 +499,10 @@ impl Executor {
                 Error::Internal("a recycled instance without an initial state".into())
             })?;
             let len = self.memory_size() as usize;
-            // Nothing may be assumed zero: every byte is written.
+            // Nothing may be assumed zero: every byte is written (or
+            // checked, on pages that may be nonzero).
             apply(&mut self.live, initial, len)?;
+            self.live.nonzero_pages = Some(initial.nonzero_pages());
             self.stale = false;
         }
         Ok(())
@@ -512,6 +522,7 @@ impl Executor {
     pub fn write_memory(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         let range = self.memory_range(offset, data.len() as u64)?;
         self.settle()?;
+        self.live.nonzero_pages = None;
         if let Some(m) = self.live.memory {
             m.data_mut(&mut self.live.store)[range].copy_from_slice(data);
         }
@@ -533,6 +544,8 @@ impl Executor {
             _ => {}
         }
         self.settle()?;
+        // The guest and its imports may write the memory.
+        self.live.nonzero_pages = None;
         let add = i64::try_from(gas).unwrap_or(i64::MAX);
         // Gas beyond MAX_BALANCE (4.6e18) is not kept: entries take larger
         // balances for a rewind in progress.
@@ -734,6 +747,9 @@ impl Executor {
             table,
             wasi,
         );
+        if live.nonzero_pages.is_none() {
+            live.nonzero_pages = Some(snapshot.nonzero_pages());
+        }
         Ok(snapshot)
     }
 
@@ -880,6 +896,9 @@ impl Executor {
             // reset first.
             let result = apply(live, snapshot, zero_from);
             self.stale = false;
+            if result.is_ok() {
+                live.nonzero_pages = Some(snapshot.nonzero_pages());
+            }
             if let Err(e) = result {
                 // Unreachable for parsed snapshots; never leave a
                 // half-applied state usable.
@@ -894,6 +913,7 @@ impl Executor {
                 zero_from = grow_to(mem, &mut live.store, len)?;
             }
             apply(&mut live, snapshot, zero_from)?;
+            live.nonzero_pages = Some(snapshot.nonzero_pages());
             // Drops the previous instance.
             *self.live = live;
             self.stale = false;
@@ -1057,7 +1077,9 @@ fn grow_to(mem: Memory, st: &mut Store<StoreData>, len: u64) -> Result<usize> {
 fn apply(live: &mut Live, snapshot: &Snapshot, zero_from: usize) -> Result<()> {
     let st = &mut live.store;
     if let Some(mem) = live.memory {
-        snapshot.write_memory(mem.data_mut(&mut *st), zero_from)?;
+        // Unknown from here until the memory is written completely.
+        let nonzero = live.nonzero_pages.take();
+        snapshot.write_memory_over(mem.data_mut(&mut *st), zero_from, nonzero.as_deref())?;
     }
     for (g, bits) in live.globals.iter().zip(snapshot.globals()) {
         let v = from_bits(g.ty(&*st).content(), *bits);
@@ -1476,6 +1498,7 @@ fn instantiate(
         start: instance.get_func(&mut store, names::START),
         entry: entry_func,
         entry_results,
+        nonzero_pages: None,
         store,
     })
 }

@@ -163,16 +163,53 @@ impl Snapshot {
         self.wasi.as_ref()
     }
 
-    /// Decodes the memory into `dest`, which must have exactly the
-    /// snapshot's memory length.
     /// Writes the saved memory into `dest` (of the saved length). Bytes of
     /// `dest` from `zero_from` on must already be zero (freshly grown
     /// pages): they are not touched where the snapshot has zeros.
     pub fn write_memory(&self, dest: &mut [u8], zero_from: usize) -> Result<()> {
+        self.write_memory_over(dest, zero_from, None)
+    }
+
+    /// [`Snapshot::write_memory`] over a memory whose possibly nonzero
+    /// 4 KiB pages are known (`nonzero`, a bitmap as
+    /// [`Snapshot::nonzero_pages`] makes; pages past its end count as
+    /// possibly nonzero): where the snapshot has zeros, only those pages
+    /// are checked and cleared.
+    pub(crate) fn write_memory_over(
+        &self,
+        dest: &mut [u8],
+        zero_from: usize,
+        nonzero: Option<&[u64]>,
+    ) -> Result<()> {
         match &self.memory {
-            Some((len, enc)) if *len == dest.len() as u64 => decode_memory(enc, dest, zero_from),
+            Some((len, enc)) if *len == dest.len() as u64 => {
+                decode_memory(enc, dest, zero_from, nonzero)
+            }
             _ => Err(corrupt("memory length mismatch")),
         }
+    }
+
+    /// A bitmap of the 4 KiB pages of the saved memory (bit `i % 64` of
+    /// word `i / 64` for page `i`) that hold a literal, i.e. every page
+    /// with a nonzero byte; empty without a memory. A memory written from
+    /// this snapshot (and not changed since) is zero outside these pages.
+    pub(crate) fn nonzero_pages(&self) -> Vec<u64> {
+        let Some((len, enc)) = &self.memory else {
+            return Vec::new();
+        };
+        let pages = len.div_ceil(PAGE_BYTES as u64) as usize;
+        let mut bits = vec![0u64; pages.div_ceil(64)];
+        // A parsed or encoded snapshot's encoding is valid.
+        let _ = walk_encoding(enc, *len, |w, lit, n| {
+            if lit.is_some() && n > 0 {
+                let first = (w * 8) as usize / PAGE_BYTES;
+                let last = ((w + n) * 8 - 1) as usize / PAGE_BYTES;
+                for page in first..=last {
+                    bits[page / 64] |= 1 << (page % 64);
+                }
+            }
+        });
+        bits
     }
 
     /// The binary form.
@@ -877,20 +914,39 @@ fn validate_encoding(enc: &[u8], mem_len: u64) -> Result<()> {
     walk_encoding(enc, mem_len, |_, _, _| {})
 }
 
-fn decode_memory(enc: &[u8], dest: &mut [u8], zero_from: usize) -> Result<()> {
+/// The pages of [`Snapshot::nonzero_pages`] and of the zero checks of a
+/// restore.
+const PAGE_BYTES: usize = 4096;
+
+fn decode_memory(
+    enc: &[u8],
+    dest: &mut [u8],
+    zero_from: usize,
+    nonzero: Option<&[u64]>,
+) -> Result<()> {
     let len = dest.len() as u64;
+    let maybe_nonzero = |page: usize| match nonzero {
+        Some(bits) => bits.get(page / 64).is_none_or(|b| b & (1 << (page % 64)) != 0),
+        None => true,
+    };
     walk_encoding(enc, len, |w, lit, n| {
         let start = (w * 8) as usize;
         let end = start + (n * 8) as usize;
         match lit {
             // Only where needed: writing (or even reading) untouched pages
-            // of a fresh memory makes the kernel map them.
+            // of a fresh memory makes the kernel map them; pages known to
+            // be zero are not even read.
             None => {
                 let end = end.min(zero_from.max(start));
-                for chunk in dest[start..end].chunks_mut(4096) {
-                    if !bytes_zero(chunk) {
+                let mut at = start;
+                while at < end {
+                    let page = at / PAGE_BYTES;
+                    let next = ((page + 1) * PAGE_BYTES).min(end);
+                    let chunk = &mut dest[at..next];
+                    if maybe_nonzero(page) && !bytes_zero(chunk) {
                         chunk.fill(0);
                     }
+                    at = next;
                 }
             }
             Some(bytes) => dest[start..end].copy_from_slice(bytes),
@@ -905,8 +961,66 @@ mod tests {
     fn roundtrip(mem: &[u8]) {
         let enc = encode_memory(mem);
         let mut out = vec![0xAAu8; mem.len()];
-        decode_memory(&enc, &mut out, mem.len()).unwrap();
+        decode_memory(&enc, &mut out, mem.len(), None).unwrap();
         assert_eq!(out, mem);
+    }
+
+    fn with_memory(mem: &[u8]) -> Snapshot {
+        Snapshot::new(
+            [0; 32],
+            false,
+            Status::Paused,
+            Phase::Entry,
+            "entry".into(),
+            0,
+            0,
+            Some(mem),
+            vec![],
+            vec![],
+            vec![],
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn nonzero_pages_cover_every_nonzero_byte_and_guide_the_zero_checks() {
+        // 70 pages of 4 KiB (a bitmap of two words); nonzero bytes on page
+        // 2, on both sides of the boundary of pages 5 and 6, and on page 69.
+        let mut mem = vec![0u8; 70 * 4096];
+        mem[2 * 4096 + 100] = 1;
+        mem[6 * 4096 - 1] = 2;
+        mem[6 * 4096] = 3;
+        mem[69 * 4096 + 4095] = 4;
+        let snap = with_memory(&mem);
+        let bits = snap.nonzero_pages();
+        let pages: Vec<usize> = (0..70).filter(|p| bits[p / 64] & (1 << (p % 64)) != 0).collect();
+        assert_eq!(pages, [2, 5, 6, 69]);
+        assert!(with_memory(&[0; 8192]).nonzero_pages().iter().all(|b| *b == 0));
+        // Over a memory with garbage on pages 2, 7 and 65: with the map of
+        // those pages, the zeros are checked there only; garbage elsewhere
+        // (page 8, not in the map) is left, as the map says it is zero.
+        let mut dest = vec![0u8; mem.len()];
+        for page in [2, 7, 8, 65] {
+            dest[page * 4096 + 7] = 0xEE;
+        }
+        let mut map = vec![0u64; 2];
+        for page in [2usize, 7, 65] {
+            map[page / 64] |= 1 << (page % 64);
+        }
+        snap.write_memory_over(&mut dest, mem.len(), Some(&map)).unwrap();
+        let mut expected = mem.clone();
+        expected[8 * 4096 + 7] = 0xEE;
+        assert_eq!(dest, expected);
+        // A map shorter than the memory: the pages past it are checked.
+        let mut dest = vec![0xEEu8; mem.len()];
+        snap.write_memory_over(&mut dest, mem.len(), Some(&[u64::MAX]))
+            .unwrap();
+        assert_eq!(dest, mem);
+        // Without a map, everything below `zero_from` is checked.
+        let mut dest = vec![0xEEu8; mem.len()];
+        snap.write_memory(&mut dest, mem.len()).unwrap();
+        assert_eq!(dest, mem);
     }
 
     #[test]
