@@ -532,10 +532,7 @@ impl FuncPass<'_> {
         // a slot or a register there, so they still count in it.
         let unsaved_used = saved.iter().filter(|l| unsaved.contains(l)).count() as u32;
         saved.retain(|l| {
-            *l != st.ri
-                && *l != st.gas_tmp
-                && *l != st.depth_tmp
-                && !unsaved.contains(l)
+            *l != st.ri && *l != st.gas_tmp && *l != st.depth_tmp && !unsaved.contains(l)
         });
         for l in &saved {
             if matches!(st.locals.get(*l).ty(), ValType::Ref(_)) {

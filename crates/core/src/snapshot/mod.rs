@@ -857,7 +857,8 @@ const PAGE_WORDS: usize = 512;
 
 // `all_zero` compiled for AVX2 (twice the bytes per instruction of the
 // baseline x86-64 SSE2), used when the CPU has it: the encoder's zero runs
-// and a restore's check of every zero page over a recycled instance.
+// and a restore's check of the zero pages over a recycled instance that
+// may be nonzero.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn words_zero_avx2(words: &[u64]) -> bool {
@@ -916,7 +917,7 @@ fn validate_encoding(enc: &[u8], mem_len: u64) -> Result<()> {
 
 /// The pages of [`Snapshot::nonzero_pages`] and of the zero checks of a
 /// restore.
-const PAGE_BYTES: usize = 4096;
+const PAGE_BYTES: usize = PAGE_WORDS * 8;
 
 fn decode_memory(
     enc: &[u8],
@@ -926,7 +927,9 @@ fn decode_memory(
 ) -> Result<()> {
     let len = dest.len() as u64;
     let maybe_nonzero = |page: usize| match nonzero {
-        Some(bits) => bits.get(page / 64).is_none_or(|b| b & (1 << (page % 64)) != 0),
+        Some(bits) => bits
+            .get(page / 64)
+            .is_none_or(|b| b & (1 << (page % 64)) != 0),
         None => true,
     };
     walk_encoding(enc, len, |w, lit, n| {
@@ -994,9 +997,14 @@ mod tests {
         mem[69 * 4096 + 4095] = 4;
         let snap = with_memory(&mem);
         let bits = snap.nonzero_pages();
-        let pages: Vec<usize> = (0..70).filter(|p| bits[p / 64] & (1 << (p % 64)) != 0).collect();
+        let pages: Vec<usize> = (0..70)
+            .filter(|p| bits[p / 64] & (1 << (p % 64)) != 0)
+            .collect();
         assert_eq!(pages, [2, 5, 6, 69]);
-        assert!(with_memory(&[0; 8192]).nonzero_pages().iter().all(|b| *b == 0));
+        assert!(with_memory(&[0; 8192])
+            .nonzero_pages()
+            .iter()
+            .all(|b| *b == 0));
         // Over a memory with garbage on pages 2, 7 and 65: with the map of
         // those pages, the zeros are checked there only; garbage elsewhere
         // (page 8, not in the map) is left, as the map says it is zero.
@@ -1008,7 +1016,8 @@ mod tests {
         for page in [2usize, 7, 65] {
             map[page / 64] |= 1 << (page % 64);
         }
-        snap.write_memory_over(&mut dest, mem.len(), Some(&map)).unwrap();
+        snap.write_memory_over(&mut dest, mem.len(), Some(&map))
+            .unwrap();
         let mut expected = mem.clone();
         expected[8 * 4096 + 7] = 0xEE;
         assert_eq!(dest, expected);
@@ -1034,7 +1043,7 @@ mod tests {
                 words[at] = 1 << (at % 64);
                 let got = zero_blocks(&words);
                 assert!(
-                    got <= at && got % 8 == 0 && at - got < 8,
+                    got <= at && got.is_multiple_of(8) && at - got < 8,
                     "{n} words, nonzero at {at}: {got}"
                 );
                 words[at] = 0;
