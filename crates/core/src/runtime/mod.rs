@@ -502,7 +502,6 @@ impl Executor {
             // Nothing may be assumed zero: every byte is written (or
             // checked, on pages that may be nonzero).
             apply(&mut self.live, initial, len)?;
-            self.live.nonzero_pages = Some(initial.nonzero_pages());
             self.stale = false;
         }
         Ok(())
@@ -896,9 +895,6 @@ impl Executor {
             // reset first.
             let result = apply(live, snapshot, zero_from);
             self.stale = false;
-            if result.is_ok() {
-                live.nonzero_pages = Some(snapshot.nonzero_pages());
-            }
             if let Err(e) = result {
                 // Unreachable for parsed snapshots; never leave a
                 // half-applied state usable.
@@ -913,7 +909,6 @@ impl Executor {
                 zero_from = grow_to(mem, &mut live.store, len)?;
             }
             apply(&mut live, snapshot, zero_from)?;
-            live.nonzero_pages = Some(snapshot.nonzero_pages());
             // Drops the previous instance.
             *self.live = live;
             self.stale = false;
@@ -1077,9 +1072,11 @@ fn grow_to(mem: Memory, st: &mut Store<StoreData>, len: u64) -> Result<usize> {
 fn apply(live: &mut Live, snapshot: &Snapshot, zero_from: usize) -> Result<()> {
     let st = &mut live.store;
     if let Some(mem) = live.memory {
-        // Unknown from here until the memory is written completely.
+        // Unknown from here until the memory is written completely; then
+        // it holds exactly the snapshot's memory.
         let nonzero = live.nonzero_pages.take();
         snapshot.write_memory_over(mem.data_mut(&mut *st), zero_from, nonzero.as_deref())?;
+        live.nonzero_pages = Some(snapshot.nonzero_pages());
     }
     for (g, bits) in live.globals.iter().zip(snapshot.globals()) {
         let v = from_bits(g.ty(&*st).content(), *bits);
