@@ -13,10 +13,10 @@ mod resume;
 use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
-use walrus::ir::{BinaryOp, Instr, UnaryOp, Value};
+use walrus::ir::{BinaryOp, Const, GlobalSet, Instr, LoadSimdKind, UnaryOp, Value};
 use walrus::{
-    ConstExpr, DataKind, ElementKind, FunctionBuilder, FunctionId, FunctionKind, ImportKind,
-    ModuleConfig, ValType,
+    ConstExpr, DataKind, ElementKind, FunctionBuilder, FunctionId, FunctionKind, GlobalId,
+    ImportKind, MemoryId, ModuleConfig, ValType,
 };
 
 pub use analyze::{accepted_features, output_features};
@@ -35,6 +35,9 @@ pub mod names {
     pub const STATE: &str = "__ws_state";
     pub const UNWIND_PTR: &str = "__ws_uw_ptr";
     pub const DEPTH: &str = "__ws_depth";
+    /// Set to 1 by the guest before it writes its memory (see
+    /// `mark_memory_writes`); the host clears it.
+    pub const WROTE: &str = "__ws_wrote";
     pub const UNWIND_MEMORY: &str = "__ws_unwind";
     pub const MEMORY: &str = "__ws_mem";
     pub const START: &str = "__ws_start";
@@ -267,6 +270,7 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     let state = g_i32(&mut module);
     let uw_ptr = g_i32(&mut module);
     let depth = g_i32(&mut module);
+    let wrote = g_i32(&mut module);
     let unwind_mem = module.memories.add_local(false, false, 1, Some(1), None);
 
     let trap_fn = |m: &mut walrus::Module, name: &str| -> FunctionId {
@@ -356,6 +360,8 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
         metered_imports: &metered_imports,
     };
     let mut mutates_tables = false;
+    // Calls after which no run can start (see `mark_memory_writes`).
+    let plain_calls: HashSet<FunctionId> = imported.union(&leaves).copied().collect();
 
     // The guest's local functions, in index order (matches the stack map).
     let guest_funcs: Vec<FunctionId> = module
@@ -398,6 +404,9 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
                     Error::Internal(m) => Error::Internal(format!("function {ordinal}: {m}")),
                     other => other,
                 })?;
+            if let Some((mem, _)) = &guest_memory {
+                mark_memory_writes(func, *mem, wrote, gas_saved, &plain_calls);
+            }
             max_frame = max_frame.max(report.frame_bytes);
             max_weight = max_weight.max(report.depth_weight);
         }
@@ -473,7 +482,7 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
         .iter()
         .filter(|g| {
             g.mutable
-                && ![gas, gas_saved, state, uw_ptr, depth].contains(&g.id())
+                && ![gas, gas_saved, state, uw_ptr, depth, wrote].contains(&g.id())
                 && !drop_masks.contains(&g.id())
         })
         .map(|g| (g.id(), g.ty))
@@ -502,6 +511,7 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     module.exports.add(names::STATE, state);
     module.exports.add(names::UNWIND_PTR, uw_ptr);
     module.exports.add(names::DEPTH, depth);
+    module.exports.add(names::WROTE, wrote);
     module.exports.add(names::UNWIND_MEMORY, unwind_mem);
     module.exports.add(names::RESTORE_DROPS, restore_drops);
     if let Some((mem, _)) = &guest_memory {
@@ -624,6 +634,104 @@ fn check_references(module: &walrus::Module) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Puts `global.set $wrote (i32.const 1)` in the instrumented `func` before
+/// its writes to the guest memory `mem`: the host clears the flag while the
+/// guest is paused, and a snapshot whose memory nothing has written since
+/// the last snapshot or restore reads only the pages that may be nonzero
+/// (see `Live::nonzero_pages` in the runtime).
+///
+/// A run starts at the function entry or resumes at a pause site, so every
+/// path from such a point to a write must set the flag first. One set
+/// covers the writes after it up to the next point where a run may start:
+/// the start of the function and of every loop body (entries and loop
+/// headers are pause sites), and the point after a call to a guest
+/// function that may pause and after any construct holding one of these or
+/// a rewind's finish (the only code that reads `gas_saved`): a resumed run
+/// continues right there. Blocks and arms without such points continue the
+/// enclosing stretch. Runs after metering: the sets cost no gas.
+fn mark_memory_writes(
+    func: &mut walrus::LocalFunction,
+    mem: MemoryId,
+    wrote: GlobalId,
+    gas_saved: GlobalId,
+    plain_calls: &HashSet<FunctionId>,
+) {
+    let entry = func.entry_block();
+    mark_seq(func, entry, false, &|i: &Instr| writes_memory(i, mem), wrote, gas_saved, plain_calls);
+}
+
+/// [`mark_memory_writes`] of the sequence `seq`, entered with the flag set
+/// (`flagged`) or not. Returns whether a run may start inside it.
+fn mark_seq(
+    func: &mut walrus::LocalFunction,
+    seq: walrus::ir::InstrSeqId,
+    mut flagged: bool,
+    writes: &dyn Fn(&Instr) -> bool,
+    wrote: GlobalId,
+    gas_saved: GlobalId,
+    plain_calls: &HashSet<FunctionId>,
+) -> bool {
+    let instrs = std::mem::take(&mut func.block_mut(seq).instrs);
+    let mut out = Vec::with_capacity(instrs.len());
+    let mut starts_inside = false;
+    for (instr, loc) in instrs {
+        let resumes_after = match &instr {
+            Instr::Loop(l) => {
+                mark_seq(func, l.seq, false, writes, wrote, gas_saved, plain_calls);
+                true
+            }
+            Instr::Block(_) | Instr::IfElse(_) => {
+                let mut inner = false;
+                for s in resume::nested(&instr).collect::<Vec<_>>() {
+                    inner |= mark_seq(func, s, flagged, writes, wrote, gas_saved, plain_calls);
+                }
+                inner
+            }
+            Instr::Call(c) => !plain_calls.contains(&c.func),
+            Instr::CallIndirect(_) => true,
+            Instr::GlobalGet(g) => g.global == gas_saved,
+            _ => {
+                if !flagged && writes(&instr) {
+                    out.push((Instr::Const(Const { value: Value::I32(1) }), loc));
+                    out.push((Instr::GlobalSet(GlobalSet { global: wrote }), loc));
+                    flagged = true;
+                }
+                false
+            }
+        };
+        out.push((instr, loc));
+        if resumes_after {
+            flagged = false;
+            starts_inside = true;
+        }
+    }
+    func.block_mut(seq).instrs = out;
+    starts_inside
+}
+
+/// Whether `i` writes the memory `mem`.
+fn writes_memory(i: &Instr, mem: MemoryId) -> bool {
+    match i {
+        Instr::Store(x) => x.memory == mem,
+        Instr::AtomicRmw(x) => x.memory == mem,
+        Instr::Cmpxchg(x) => x.memory == mem,
+        Instr::MemoryFill(x) => x.memory == mem,
+        Instr::MemoryCopy(x) => x.dst == mem,
+        Instr::MemoryInit(x) => x.memory == mem,
+        Instr::LoadSimd(x) => {
+            x.memory == mem
+                && matches!(
+                    x.kind,
+                    LoadSimdKind::V128Store8Lane(_)
+                        | LoadSimdKind::V128Store16Lane(_)
+                        | LoadSimdKind::V128Store32Lane(_)
+                        | LoadSimdKind::V128Store64Lane(_)
+                )
+        }
+        _ => false,
+    }
 }
 
 fn uses_table_grow_or_fill(func: &walrus::LocalFunction) -> bool {

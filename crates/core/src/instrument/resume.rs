@@ -162,7 +162,7 @@ pub fn is_non_pausing_leaf(func: &LocalFunction, imported: &HashSet<FunctionId>)
 }
 
 /// The instruction sequences nested directly in `i` (in program order).
-fn nested(i: &Instr) -> impl Iterator<Item = InstrSeqId> {
+pub fn nested(i: &Instr) -> impl Iterator<Item = InstrSeqId> {
     let (first, second) = match i {
         Instr::Block(b) => (Some(b.seq), None),
         Instr::Loop(l) => (Some(l.seq), None),

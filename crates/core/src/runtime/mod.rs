@@ -113,6 +113,8 @@ impl GuestMemory<'_> {
     /// The memory's bytes as they are now (empty if the module has none).
     /// Its size changes only when the guest grows it, never during a call.
     pub fn bytes(&mut self) -> &mut [u8] {
+        // The host may write through the slice.
+        self.store.data_mut().memory_touched = true;
         match self.memory {
             Some(m) => m.data_mut(&mut self.store),
             None => &mut [],
@@ -227,6 +229,9 @@ struct StoreData {
     run_base: (u64, i64),
     /// The WASI implementation, when on.
     wasi: Option<Box<Wasi>>,
+    /// An import or WASI call of the current run had the guest memory
+    /// writable (see [`Live::nonzero_pages`]).
+    memory_touched: bool,
 }
 
 /// Handles into one instance.
@@ -250,11 +255,19 @@ struct Live {
     /// The 4 KiB pages of the memory that may hold a nonzero byte (see
     /// [`Snapshot::nonzero_pages`]), when known: set by a snapshot, a
     /// restore or a reset, which know the memory exactly, and cleared by
-    /// everything that may change it (a run, `write_memory`). It goes with
-    /// the instance into the pool, so a restore over a recycled instance
-    /// checks only those pages where the snapshot has zeros, instead of
-    /// reading the whole memory.
+    /// everything that may change it: `write_memory`, and a run in which
+    /// the guest (`wrote`) or an import or WASI call
+    /// (`StoreData::memory_touched`) may have written the memory. It goes
+    /// with the instance into the pool, so a restore over a recycled
+    /// instance checks only those pages where the snapshot has zeros, and a
+    /// snapshot after runs that wrote nothing reads only these pages,
+    /// instead of the whole memory.
     nonzero_pages: Option<Vec<u64>>,
+    /// The instrumentation's flag (`__ws_wrote`), which the guest sets
+    /// before it writes its memory after a point where a run may start.
+    wrote: Global,
+    /// `wrote` is known to be 0.
+    wrote_clear: bool,
 }
 
 /// One running guest: an instance of a [`Program`] with its gas balance,
@@ -543,8 +556,35 @@ impl Executor {
             _ => {}
         }
         self.settle()?;
-        // The guest and its imports may write the memory.
-        self.live.nonzero_pages = None;
+        // The map of nonzero pages stays true only if the run does not
+        // write the memory; the guest says so through `wrote`, imports and
+        // WASI through `memory_touched`. On any error it is left unknown.
+        let known = self.live.nonzero_pages.take();
+        if known.is_some() {
+            let live = &mut *self.live;
+            if !live.wrote_clear {
+                live.wrote
+                    .set(&mut live.store, Val::I32(0))
+                    .map_err(internal)?;
+                live.wrote_clear = true;
+            }
+            live.store.data_mut().memory_touched = false;
+        }
+        // The guest may set it (it is read back only when the map is known).
+        self.live.wrote_clear = false;
+        let outcome = self.run_slices(gas, host)?;
+        let live = &mut *self.live;
+        if known.is_some() && val_i32(live.wrote.get(&mut live.store)) == 0 {
+            live.wrote_clear = true;
+            if !live.store.data().memory_touched {
+                live.nonzero_pages = known;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// [`Executor::run`] after the checks of its status.
+    fn run_slices(&mut self, gas: u64, host: &mut dyn Host) -> Result<RunOutcome> {
         let add = i64::try_from(gas).unwrap_or(i64::MAX);
         // Gas beyond MAX_BALANCE (4.6e18) is not kept: entries take larger
         // balances for a rewind in progress.
@@ -740,6 +780,7 @@ impl Executor {
             self.balance,
             self.used,
             memory,
+            live.nonzero_pages.as_deref(),
             globals,
             drop_masks,
             unwind,
@@ -1365,6 +1406,7 @@ fn instantiate(
             gas: None,
             run_base: (0, 0),
             wasi,
+            memory_touched: false,
         },
     );
     let serve_wasi = store.data().wasi.is_some();
@@ -1496,6 +1538,8 @@ fn instantiate(
         entry: entry_func,
         entry_results,
         nonzero_pages: None,
+        wrote: global(&instance, &mut store, names::WROTE)?,
+        wrote_clear: true,
         store,
     })
 }
@@ -1520,6 +1564,7 @@ fn call_wasi(
         Some(m) => m.data_and_store_mut(&mut *caller),
         None => (&mut [], caller.data_mut()),
     };
+    data.memory_touched = true;
     let Some(host) = data.host else {
         return Err(fail("a WASI function was called outside of run()"));
     };

@@ -98,6 +98,7 @@ impl Snapshot {
         gas_balance: i64,
         gas_used: u64,
         memory: Option<&[u8]>,
+        nonzero_pages: Option<&[u64]>,
         globals: Vec<u64>,
         drop_masks: Vec<u64>,
         unwind: Vec<u8>,
@@ -112,7 +113,7 @@ impl Snapshot {
             entry,
             gas_balance,
             gas_used,
-            memory: memory.map(|m| (m.len() as u64, encode_memory(m))),
+            memory: memory.map(|m| (m.len() as u64, encode_memory(m, nonzero_pages))),
             globals,
             drop_masks,
             unwind,
@@ -755,8 +756,10 @@ fn get_varint(buf: &[u8], pos: &mut usize) -> Result<u64> {
 }
 
 /// Encodes memory (length a multiple of 8) as zero-run/literal records over
-/// 8-byte words.
-pub(crate) fn encode_memory(mem: &[u8]) -> Vec<u8> {
+/// 8-byte words. The 4 KiB pages that `nonzero` (as from
+/// [`Snapshot::nonzero_pages`]) leaves out are known to be zero and are not
+/// read; without it every word is.
+pub(crate) fn encode_memory(mem: &[u8], nonzero: Option<&[u64]>) -> Vec<u8> {
     // Wasm memories are page-aligned, so the words are read in place; other
     // slices (tests) are copied first.
     // SAFETY: every bit pattern is a valid u64.
@@ -782,7 +785,7 @@ pub(crate) fn encode_memory(mem: &[u8]) -> Vec<u8> {
     } else {
         Vec::new()
     };
-    zero_runs(words, |zeros, l0, end| {
+    zero_runs(words, nonzero, |zeros, l0, end| {
         put_varint(&mut out, zeros as u64);
         put_varint(&mut out, (end - l0) as u64);
         out.extend_from_slice(&mem[l0 * 8..end * 8]);
@@ -793,17 +796,38 @@ pub(crate) fn encode_memory(mem: &[u8]) -> Vec<u8> {
 
 /// Calls `f(zero words, literal start, literal end)` for each record of the
 /// encoding of `words`: a literal ends at a run of at least two zero words
-/// (or a zero word at the very end).
-fn zero_runs(words: &[u64], mut f: impl FnMut(usize, usize, usize)) {
+/// (or a zero word at the very end). Pages that `nonzero` leaves out are
+/// taken as zero without reading them.
+fn zero_runs(words: &[u64], nonzero: Option<&[u64]>, mut f: impl FnMut(usize, usize, usize)) {
     let n = words.len();
+    let known_zero = |page: usize| match nonzero {
+        Some(bits) => bits
+            .get(page / 64)
+            .is_some_and(|b| b & (1 << (page % 64)) == 0),
+        None => false,
+    };
     let mut i = 0;
     while i < n {
         let z0 = i;
-        // Zero runs are skipped in blocks first (an OR of the words: a
-        // slice compare would call memcmp for every 64 bytes).
-        i += zero_blocks(&words[i..]);
-        while i < n && words[i] == 0 {
-            i += 1;
+        loop {
+            // Whole known-zero pages are skipped unread; the others are
+            // scanned up to their end, so the next can be skipped too.
+            while i % PAGE_WORDS == 0 && i + PAGE_WORDS <= n && known_zero(i / PAGE_WORDS) {
+                i += PAGE_WORDS;
+            }
+            let end = match nonzero {
+                Some(_) => n.min((i / PAGE_WORDS + 1) * PAGE_WORDS),
+                None => n,
+            };
+            // Zero runs are skipped in blocks first (an OR of the words: a
+            // slice compare would call memcmp for every 64 bytes).
+            i += zero_blocks(&words[i..end]);
+            while i < end && words[i] == 0 {
+                i += 1;
+            }
+            if i < end || i == n {
+                break;
+            }
         }
         let zeros = i - z0;
         let l0 = i;
@@ -962,7 +986,7 @@ mod tests {
     use super::*;
 
     fn roundtrip(mem: &[u8]) {
-        let enc = encode_memory(mem);
+        let enc = encode_memory(mem, None);
         let mut out = vec![0xAAu8; mem.len()];
         decode_memory(&enc, &mut out, mem.len(), None).unwrap();
         assert_eq!(out, mem);
@@ -978,6 +1002,7 @@ mod tests {
             0,
             0,
             Some(mem),
+            None,
             vec![],
             vec![],
             vec![],
@@ -1083,7 +1108,33 @@ mod tests {
     }
 
     #[test]
+    fn a_page_map_only_skips_reading_pages_it_knows_are_zero() {
+        // 9 pages of 4 KiB; nonzero words at the start, middle and end of
+        // pages and across a page boundary. Any map that marks at least the
+        // nonzero pages gives the encoding of the unguided scan; a page the
+        // map leaves out is not read (a nonzero word planted there is not
+        // seen, which shows the skip).
+        let pages = 9;
+        let mut mem = vec![0u8; pages * 4096];
+        for at in [0, 8, 4096 + 2048, 3 * 4096 - 8, 3 * 4096, 6 * 4096 + 4088, 9 * 4096 - 1] {
+            mem[at] = 0x5a;
+        }
+        let full = encode_memory(&mem, None);
+        let needed: u64 = 0b1_0100_1111; // pages 0, 1, 2, 3, 6 and 8
+        for extra in [0u64, 0b1_0000, 0b1_1111_1111, u64::MAX << 9, !0] {
+            let map = [needed | extra];
+            assert_eq!(encode_memory(&mem, Some(&map)), full, "extra pages {extra:#b}");
+        }
+        // A map shorter than the memory: the pages beyond it are read.
+        assert_eq!(encode_memory(&mem, Some(&[])), full);
+        let mut planted = mem.clone();
+        planted[4 * 4096 + 16] = 1;
+        assert_eq!(encode_memory(&planted, Some(&[needed])), full);
+        assert_ne!(encode_memory(&planted, Some(&[needed | 1 << 4])), full);
+    }
+
+    #[test]
     fn zero_memory_is_tiny() {
-        assert!(encode_memory(&vec![0u8; 64 << 20]).len() < 16);
+        assert!(encode_memory(&vec![0u8; 64 << 20], None).len() < 16);
     }
 }

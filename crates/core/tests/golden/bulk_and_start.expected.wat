@@ -8,15 +8,17 @@
   (global (;3;) (mut i32) i32.const 0)
   (global (;4;) (mut i32) i32.const 0)
   (global (;5;) (mut i32) i32.const 0)
-  (global (;6;) (mut i64) i64.const 0)
+  (global (;6;) (mut i32) i32.const 0)
+  (global (;7;) (mut i64) i64.const 0)
   (export "entry" (func 0))
   (export "__ws_g0" (global $g))
-  (export "__ws_drop0" (global 6))
+  (export "__ws_drop0" (global 7))
   (export "__ws_gas" (global 1))
   (export "__ws_gas_saved" (global 2))
   (export "__ws_state" (global 3))
   (export "__ws_uw_ptr" (global 4))
   (export "__ws_depth" (global 5))
+  (export "__ws_wrote" (global 6))
   (export "__ws_unwind" (memory 1))
   (export "__ws_restore_drops" (func $__ws_restore_drops))
   (export "__ws_mem" (memory 0))
@@ -154,6 +156,8 @@
                     local.get 1
                     local.get 2
                     local.get 3
+                    i32.const 1
+                    global.set 6
                     memory.fill
                   end
                   local.get 0
@@ -214,16 +218,18 @@
                     local.get 3
                     local.get 2
                     local.get 1
+                    i32.const 1
+                    global.set 6
                     memory.init $d
                   end
                   local.get 0
                   i32.eqz
                   if ;; label = @8
                     data.drop $d
-                    global.get 6
+                    global.get 7
                     i64.const 1
                     i64.or
-                    global.set 6
+                    global.set 7
                     i32.const 1
                     local.set 1
                   else
@@ -310,6 +316,8 @@
                   local.get 1
                   local.get 2
                   local.get 3
+                  i32.const 1
+                  global.set 6
                   memory.fill
                 end
                 block ;; label = @7
@@ -346,14 +354,16 @@
                   local.get 3
                   local.get 2
                   local.get 1
+                  i32.const 1
+                  global.set 6
                   memory.init $d
                 end
                 block ;; label = @7
                   data.drop $d
-                  global.get 6
+                  global.get 7
                   i64.const 1
                   i64.or
-                  global.set 6
+                  global.set 7
                   i32.const 1
                   local.set 1
                 end
@@ -465,7 +475,7 @@
     global.set $g
   )
   (func $__ws_restore_drops (;2;) (type 0)
-    global.get 6
+    global.get 7
     i64.const 1
     i64.and
     i64.eqz
