@@ -208,3 +208,43 @@ test('getters on the imports object run once and their exceptions propagate', ()
   })
   assert.throws(() => new Executor(wasm, 1, imports), (e) => e === boom)
 })
+
+test('what an import writes with writeMemory is in every snapshot after it, when the guest writes nothing', async () => {
+  // Snapshots read only the pages known to be nonzero when nothing wrote
+  // the memory since the last snapshot or restore; imports only reading it
+  // (peek) keep that, writeMemory (poke) must not. Each poke writes a page
+  // that was zero, and the state moves to a new executor at every pause.
+  const moving = await wat(`
+    (module
+      (import "env" "poke" (func $poke (param i32)))
+      (import "env" "peek" (func $peek (param i32) (result i32)))
+      (memory (export "memory") 2)
+      (func (export "entry") (local $i i32)
+        (loop $l
+          (call $poke (i32.mul (i32.add (local.get $i) (i32.const 1)) (i32.const 4096)))
+          (drop (call $peek (i32.const 4096)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 30))))))`)
+  let current
+  const seen = []
+  const imports = {
+    poke: (at) => current.writeMemory(at, Uint8Array.of(0x5a, at >> 12)),
+    peek: (at) => seen.push(current.readMemory(at, 1)[0]),
+  }
+  current = new Executor(moving, 2, imports)
+  let moves = 0
+  while (!current.run(40)) {
+    // The new executor is made before the old one is freed, so it never
+    // gets the old one's instance, whose memory would still hold the write.
+    const next = new Executor(moving, 2, imports)
+    next.deserializeMemory(current.serializeMemory())
+    current.free()
+    current = next
+    moves++
+  }
+  assert.ok(moves >= 20, `only ${moves} pauses`)
+  assert.deepEqual(seen, Array(30).fill(0x5a))
+  for (let i = 1; i <= 30; i++) {
+    assert.deepEqual([...current.readMemory(i * 4096, 2)], [0x5a, i], `page ${i}`)
+  }
+})

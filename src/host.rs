@@ -332,7 +332,14 @@ fn call_function<'env>(
 
 /// The guest memory while an import runs, so `readMemory`/`writeMemory`
 /// work from inside the callback (when `run` holds the executor).
-pub type CallbackMemory = Cell<Option<(*mut u8, usize)>>;
+#[derive(Default)]
+pub struct CallbackMemory {
+    /// The memory lent to the callback in progress.
+    pub region: Cell<Option<(*mut u8, usize)>>,
+    /// `writeMemory` wrote into it (the core is told after the callback,
+    /// so that snapshots include the write; see `GuestMemory::wrote`).
+    pub written: Cell<bool>,
+}
 
 /// What the core calls for guest imports during one `run`.
 pub struct JsHost<'a> {
@@ -385,9 +392,16 @@ impl core::Host for JsHost<'_> {
         // The label is formatted only for an error message: every import
         // call goes through here.
         let what = format_args!("import {}", import.name);
-        self.guarded_call(memory.bytes(), &what, |host| {
+        // Lent without counting the call as a write: most imports only
+        // read the memory, and a run that writes nothing keeps snapshots
+        // cheap. `writeMemory` says when it writes.
+        let outcome = self.guarded_call(memory.bytes_untracked(), &what, |host| {
             host.call_js(import, args, results)
-        })
+        });
+        if self.memory.written.take() {
+            memory.wrote();
+        }
+        outcome
     }
 
     fn wasi_output(
@@ -461,6 +475,7 @@ impl JsHost<'_> {
     ) -> std::result::Result<(), core::HostError> {
         let previous = self
             .memory
+            .region
             .replace(Some((memory.as_mut_ptr(), memory.len())));
         // A handle scope per call: a long run makes millions of calls inside
         // one `run`, and the values of each must not pile up until it ends.
@@ -475,7 +490,7 @@ impl JsHost<'_> {
                 }))
             })
             .unwrap_or_else(|e| Some(format!("{what} failed: {}", e.reason)));
-        self.memory.set(previous);
+        self.memory.region.set(previous);
         match failure {
             None => Ok(()),
             Some(message) => Err(core::HostError(message)),

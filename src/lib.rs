@@ -350,7 +350,7 @@ impl Executor {
     /// Runs `f` on the guest memory of the import callback in progress;
     /// `None` outside import callbacks.
     fn with_callback_memory<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
-        let (ptr, len) = self.callback_memory.get()?;
+        let (ptr, len) = self.callback_memory.region.get()?;
         // SAFETY: set by `JsHost::call` from the `&mut [u8]` the core lends for
         // the duration of the import call, cleared before that call returns;
         // the guest is suspended meanwhile, and JS is single-threaded, so no
@@ -476,7 +476,7 @@ impl Executor {
                 inner: RefCell::new(Some(inner)),
                 imports,
                 wasi: js_wasi,
-                callback_memory: Cell::new(None),
+                callback_memory: CallbackMemory::default(),
                 retained,
                 import_threw: Cell::new(false),
                 poisoned: Cell::new(false),
@@ -751,6 +751,9 @@ impl Executor {
                 memory_range(offset, bytes.len() as u64, memory.len())
                     .map(|r| memory[r].copy_from_slice(&bytes))
             });
+            if matches!(inside, Some(Ok(()))) {
+                self.callback_memory.written.set(true);
+            }
             let written = match inside {
                 Some(written) => written,
                 None => self

@@ -112,13 +112,31 @@ pub struct GuestMemory<'a> {
 impl GuestMemory<'_> {
     /// The memory's bytes as they are now (empty if the module has none).
     /// Its size changes only when the guest grows it, never during a call.
+    ///
+    /// The host may write through the slice, so the executor counts the
+    /// run as one that may have written the memory: its next snapshot
+    /// reads the whole memory (see `docs/engine.md`, "Runs that write
+    /// nothing"). A host that does not need the memory should not ask.
     pub fn bytes(&mut self) -> &mut [u8] {
-        // The host may write through the slice.
-        self.store.data_mut().memory_touched = true;
+        self.wrote();
+        self.bytes_untracked()
+    }
+
+    /// [`GuestMemory::bytes`] without counting the run as one that wrote
+    /// the memory, for a host that only sometimes writes (the Node binding
+    /// lends the memory to every import): when it does write through the
+    /// slice, it must call [`GuestMemory::wrote`], or the next snapshot may
+    /// miss the write.
+    pub fn bytes_untracked(&mut self) -> &mut [u8] {
         match self.memory {
             Some(m) => m.data_mut(&mut self.store),
             None => &mut [],
         }
+    }
+
+    /// Counts the run as one that may have written the memory.
+    pub fn wrote(&mut self) {
+        self.store.data_mut().memory_touched = true;
     }
 }
 
