@@ -679,8 +679,22 @@ fn mark_seq(
     for (instr, loc) in instrs {
         let resumes_after = match &instr {
             Instr::Loop(l) => {
-                mark_seq(func, l.seq, false, writes, wrote, gas_saved, plain_calls);
-                true
+                let (starts, writes_inside) = scan_body(func, l.seq, writes, gas_saved, plain_calls);
+                if starts {
+                    mark_seq(func, l.seq, false, writes, wrote, gas_saved, plain_calls);
+                    true
+                } else {
+                    // Only the header can start a run (its finish comes
+                    // before the `loop`): one set in front of the loop covers
+                    // every iteration.
+                    if writes_inside && !flagged {
+                        out.push((Instr::Const(Const { value: Value::I32(1) }), loc));
+                        out.push((Instr::GlobalSet(GlobalSet { global: wrote }), loc));
+                        flagged = true;
+                    }
+                    mark_seq(func, l.seq, flagged, writes, wrote, gas_saved, plain_calls);
+                    false
+                }
             }
             Instr::Block(_) | Instr::IfElse(_) => {
                 let mut inner = false;
@@ -709,6 +723,36 @@ fn mark_seq(
     }
     func.block_mut(seq).instrs = out;
     starts_inside
+}
+
+/// Whether a run may start inside the sequence `seq` (a loop, a call that
+/// may pause, a rewind's finish; see [`mark_memory_writes`]) and whether it
+/// writes the memory; stops looking at the first place a run may start.
+fn scan_body(
+    func: &walrus::LocalFunction,
+    seq: walrus::ir::InstrSeqId,
+    writes: &dyn Fn(&Instr) -> bool,
+    gas_saved: GlobalId,
+    plain_calls: &HashSet<FunctionId>,
+) -> (bool, bool) {
+    let mut wrote = false;
+    let mut stack = vec![seq];
+    while let Some(s) = stack.pop() {
+        for (i, _) in &func.block(s).instrs {
+            let starts = match i {
+                Instr::Loop(_) | Instr::CallIndirect(_) => true,
+                Instr::Call(c) => !plain_calls.contains(&c.func),
+                Instr::GlobalGet(g) => g.global == gas_saved,
+                _ => false,
+            };
+            if starts {
+                return (true, wrote);
+            }
+            wrote |= writes(i);
+            stack.extend(resume::nested(i));
+        }
+    }
+    (false, wrote)
 }
 
 /// Whether `i` writes the memory `mem`.
