@@ -547,12 +547,18 @@ fn summary(sizes: &[String], snapshot_sizes: &[String]) {
         for (kind, kind_label) in [("90pct_zero", "90 % zero"), ("random", "random")] {
             for (dir_name, what) in [
                 ("serialize", "serialize, nothing written since the last,"),
-                ("serialize_after_write", "serialize, memory written since the last,"),
+                (
+                    "serialize_after_write",
+                    "serialize, memory written since the last,",
+                ),
                 ("deserialize", "deserialize,"),
             ] {
                 if let Some(t) = median_ns(&dir, "snapshot", &format!("{dir_name}/{pages}_{kind}"))
                 {
-                    out.push_str(&format!("| {what} {label} {kind_label} | {} |\n", fmt_ns(t)));
+                    out.push_str(&format!(
+                        "| {what} {label} {kind_label} | {} |\n",
+                        fmt_ns(t)
+                    ));
                 }
             }
         }

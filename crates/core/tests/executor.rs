@@ -990,17 +990,20 @@ fn a_snapshot_after_a_run_holds_every_write_of_the_run() {
     let mut whole = executor(&p, 2);
     assert_eq!(whole.run(1 << 40, &mut Poke).unwrap(), RunOutcome::Finished);
     let expected = whole.read_memory(0, 2 << 16).unwrap();
-    assert_eq!(expected[20 * 4096..][..81], {
-        let mut v = vec![0u8; 81];
-        v[0] = 7;
-        v[8..12].copy_from_slice(&[0x11; 4]);
-        v[16..24].fill(9);
-        v[32..36].copy_from_slice(&[7, 0, 0, 0]);
-        v[48..56].copy_from_slice(b"segment!");
-        v[64] = 0x5a;
-        v[72..80].fill(0xff);
-        v
-    }[..]);
+    assert_eq!(
+        expected[20 * 4096..][..81],
+        {
+            let mut v = vec![0u8; 81];
+            v[0] = 7;
+            v[8..12].copy_from_slice(&[0x11; 4]);
+            v[16..24].fill(9);
+            v[32..36].copy_from_slice(&[7, 0, 0, 0]);
+            v[48..56].copy_from_slice(b"segment!");
+            v[64] = 0x5a;
+            v[72..80].fill(0xff);
+            v
+        }[..]
+    );
     for slice in [1, 2, 3, 5, 8, 13, 40, 100] {
         let mut e = executor(&p, 2);
         let mut moves = 0;

@@ -659,7 +659,15 @@ fn mark_memory_writes(
     plain_calls: &HashSet<FunctionId>,
 ) {
     let entry = func.entry_block();
-    mark_seq(func, entry, false, &|i: &Instr| writes_memory(i, mem), wrote, gas_saved, plain_calls);
+    mark_seq(
+        func,
+        entry,
+        false,
+        &|i: &Instr| writes_memory(i, mem),
+        wrote,
+        gas_saved,
+        plain_calls,
+    );
 }
 
 /// [`mark_memory_writes`] of the sequence `seq`, entered with the flag set
@@ -679,7 +687,8 @@ fn mark_seq(
     for (instr, loc) in instrs {
         let resumes_after = match &instr {
             Instr::Loop(l) => {
-                let (starts, writes_inside) = scan_body(func, l.seq, writes, gas_saved, plain_calls);
+                let (starts, writes_inside) =
+                    scan_body(func, l.seq, writes, gas_saved, plain_calls);
                 if starts {
                     mark_seq(func, l.seq, false, writes, wrote, gas_saved, plain_calls);
                     true
@@ -688,7 +697,12 @@ fn mark_seq(
                     // before the `loop`): one set in front of the loop covers
                     // every iteration.
                     if writes_inside && !flagged {
-                        out.push((Instr::Const(Const { value: Value::I32(1) }), loc));
+                        out.push((
+                            Instr::Const(Const {
+                                value: Value::I32(1),
+                            }),
+                            loc,
+                        ));
                         out.push((Instr::GlobalSet(GlobalSet { global: wrote }), loc));
                         flagged = true;
                     }
@@ -708,7 +722,12 @@ fn mark_seq(
             Instr::GlobalGet(g) => g.global == gas_saved,
             _ => {
                 if !flagged && writes(&instr) {
-                    out.push((Instr::Const(Const { value: Value::I32(1) }), loc));
+                    out.push((
+                        Instr::Const(Const {
+                            value: Value::I32(1),
+                        }),
+                        loc,
+                    ));
                     out.push((Instr::GlobalSet(GlobalSet { global: wrote }), loc));
                     flagged = true;
                 }

@@ -1116,14 +1116,26 @@ mod tests {
         // seen, which shows the skip).
         let pages = 9;
         let mut mem = vec![0u8; pages * 4096];
-        for at in [0, 8, 4096 + 2048, 3 * 4096 - 8, 3 * 4096, 6 * 4096 + 4088, 9 * 4096 - 1] {
+        for at in [
+            0,
+            8,
+            4096 + 2048,
+            3 * 4096 - 8,
+            3 * 4096,
+            6 * 4096 + 4088,
+            9 * 4096 - 1,
+        ] {
             mem[at] = 0x5a;
         }
         let full = encode_memory(&mem, None);
         let needed: u64 = 0b1_0100_1111; // pages 0, 1, 2, 3, 6 and 8
         for extra in [0u64, 0b1_0000, 0b1_1111_1111, u64::MAX << 9, !0] {
             let map = [needed | extra];
-            assert_eq!(encode_memory(&mem, Some(&map)), full, "extra pages {extra:#b}");
+            assert_eq!(
+                encode_memory(&mem, Some(&map)),
+                full,
+                "extra pages {extra:#b}"
+            );
         }
         // A map shorter than the memory: the pages beyond it are read.
         assert_eq!(encode_memory(&mem, Some(&[])), full);
