@@ -800,19 +800,16 @@ pub(crate) fn encode_memory(mem: &[u8], nonzero: Option<&[u64]>) -> Vec<u8> {
 /// taken as zero without reading them.
 fn zero_runs(words: &[u64], nonzero: Option<&[u64]>, mut f: impl FnMut(usize, usize, usize)) {
     let n = words.len();
-    let known_zero = |page: usize| match nonzero {
-        Some(bits) => bits
-            .get(page / 64)
-            .is_some_and(|b| b & (1 << (page % 64)) == 0),
-        None => false,
-    };
     let mut i = 0;
     while i < n {
         let z0 = i;
         loop {
             // Whole known-zero pages are skipped unread; the others are
             // scanned up to their end, so the next can be skipped too.
-            while i % PAGE_WORDS == 0 && i + PAGE_WORDS <= n && known_zero(i / PAGE_WORDS) {
+            while i % PAGE_WORDS == 0
+                && i + PAGE_WORDS <= n
+                && !maybe_nonzero(nonzero, i / PAGE_WORDS)
+            {
                 i += PAGE_WORDS;
             }
             let end = match nonzero {
@@ -943,6 +940,16 @@ fn validate_encoding(enc: &[u8], mem_len: u64) -> Result<()> {
 /// restore.
 const PAGE_BYTES: usize = PAGE_WORDS * 8;
 
+/// Whether the 4 KiB page `page` may hold a nonzero byte by the map
+/// `nonzero` ([`Snapshot::nonzero_pages`]): pages beyond the map, and every
+/// page without one, may.
+fn maybe_nonzero(nonzero: Option<&[u64]>, page: usize) -> bool {
+    nonzero.is_none_or(|bits| {
+        bits.get(page / 64)
+            .is_none_or(|b| b & (1 << (page % 64)) != 0)
+    })
+}
+
 fn decode_memory(
     enc: &[u8],
     dest: &mut [u8],
@@ -950,12 +957,6 @@ fn decode_memory(
     nonzero: Option<&[u64]>,
 ) -> Result<()> {
     let len = dest.len() as u64;
-    let maybe_nonzero = |page: usize| match nonzero {
-        Some(bits) => bits
-            .get(page / 64)
-            .is_none_or(|b| b & (1 << (page % 64)) != 0),
-        None => true,
-    };
     walk_encoding(enc, len, |w, lit, n| {
         let start = (w * 8) as usize;
         let end = start + (n * 8) as usize;
@@ -970,7 +971,7 @@ fn decode_memory(
                     let page = at / PAGE_BYTES;
                     let next = ((page + 1) * PAGE_BYTES).min(end);
                     let chunk = &mut dest[at..next];
-                    if maybe_nonzero(page) && !bytes_zero(chunk) {
+                    if maybe_nonzero(nonzero, page) && !bytes_zero(chunk) {
                         chunk.fill(0);
                     }
                     at = next;
