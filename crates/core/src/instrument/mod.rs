@@ -13,7 +13,9 @@ mod resume;
 use std::collections::{HashMap, HashSet};
 
 use sha2::{Digest, Sha256};
-use walrus::ir::{BinaryOp, Const, GlobalSet, Instr, LoadSimdKind, UnaryOp, Value};
+use walrus::ir::{
+    BinaryOp, Const, GlobalSet, Instr, InstrLocId, InstrSeqId, LoadSimdKind, UnaryOp, Value,
+};
 use walrus::{
     ConstExpr, DataKind, ElementKind, FunctionBuilder, FunctionId, FunctionKind, GlobalId,
     ImportKind, MemoryId, ModuleConfig, ValType,
@@ -658,120 +660,115 @@ fn mark_memory_writes(
     gas_saved: GlobalId,
     plain_calls: &HashSet<FunctionId>,
 ) {
-    let entry = func.entry_block();
-    mark_seq(
-        func,
-        entry,
-        false,
-        &|i: &Instr| writes_memory(i, mem),
+    let pass = WriteFlag {
+        mem,
         wrote,
         gas_saved,
         plain_calls,
-    );
+    };
+    let entry = func.entry_block();
+    pass.mark(func, entry, false);
 }
 
-/// [`mark_memory_writes`] of the sequence `seq`, entered with the flag set
-/// (`flagged`) or not. Returns whether a run may start inside it.
-fn mark_seq(
-    func: &mut walrus::LocalFunction,
-    seq: walrus::ir::InstrSeqId,
-    mut flagged: bool,
-    writes: &dyn Fn(&Instr) -> bool,
+/// The ids [`mark_memory_writes`] works with.
+struct WriteFlag<'a> {
+    mem: MemoryId,
     wrote: GlobalId,
     gas_saved: GlobalId,
-    plain_calls: &HashSet<FunctionId>,
-) -> bool {
-    let instrs = std::mem::take(&mut func.block_mut(seq).instrs);
-    let mut out = Vec::with_capacity(instrs.len());
-    let mut starts_inside = false;
-    for (instr, loc) in instrs {
-        let resumes_after = match &instr {
-            Instr::Loop(l) => {
-                let (starts, writes_inside) =
-                    scan_body(func, l.seq, writes, gas_saved, plain_calls);
-                if starts {
-                    mark_seq(func, l.seq, false, writes, wrote, gas_saved, plain_calls);
-                    true
-                } else {
-                    // Only the header can start a run (its finish comes
-                    // before the `loop`): one set in front of the loop covers
-                    // every iteration.
-                    if writes_inside && !flagged {
-                        out.push((
-                            Instr::Const(Const {
-                                value: Value::I32(1),
-                            }),
-                            loc,
-                        ));
-                        out.push((Instr::GlobalSet(GlobalSet { global: wrote }), loc));
-                        flagged = true;
-                    }
-                    mark_seq(func, l.seq, flagged, writes, wrote, gas_saved, plain_calls);
-                    false
-                }
-            }
-            Instr::Block(_) | Instr::IfElse(_) => {
-                let mut inner = false;
-                for s in resume::nested(&instr).collect::<Vec<_>>() {
-                    inner |= mark_seq(func, s, flagged, writes, wrote, gas_saved, plain_calls);
-                }
-                inner
-            }
-            Instr::Call(c) => !plain_calls.contains(&c.func),
-            Instr::CallIndirect(_) => true,
-            Instr::GlobalGet(g) => g.global == gas_saved,
-            _ => {
-                if !flagged && writes(&instr) {
-                    out.push((
-                        Instr::Const(Const {
-                            value: Value::I32(1),
-                        }),
-                        loc,
-                    ));
-                    out.push((Instr::GlobalSet(GlobalSet { global: wrote }), loc));
-                    flagged = true;
-                }
-                false
-            }
-        };
-        out.push((instr, loc));
-        if resumes_after {
-            flagged = false;
-            starts_inside = true;
-        }
-    }
-    func.block_mut(seq).instrs = out;
-    starts_inside
+    /// Calls after which no run can start (imports, non-pausing leaves).
+    plain_calls: &'a HashSet<FunctionId>,
 }
 
-/// Whether a run may start inside the sequence `seq` (a loop, a call that
-/// may pause, a rewind's finish; see [`mark_memory_writes`]) and whether it
-/// writes the memory; stops looking at the first place a run may start.
-fn scan_body(
-    func: &walrus::LocalFunction,
-    seq: walrus::ir::InstrSeqId,
-    writes: &dyn Fn(&Instr) -> bool,
-    gas_saved: GlobalId,
-    plain_calls: &HashSet<FunctionId>,
-) -> (bool, bool) {
-    let mut wrote = false;
-    let mut stack = vec![seq];
-    while let Some(s) = stack.pop() {
-        for (i, _) in &func.block(s).instrs {
-            let starts = match i {
-                Instr::Loop(_) | Instr::CallIndirect(_) => true,
-                Instr::Call(c) => !plain_calls.contains(&c.func),
-                Instr::GlobalGet(g) => g.global == gas_saved,
-                _ => false,
-            };
-            if starts {
-                return (true, wrote);
-            }
-            wrote |= writes(i);
-            stack.extend(resume::nested(i));
+impl WriteFlag<'_> {
+    /// Whether a run may start right after `i` (nested sequences aside):
+    /// a loop (its header), a call that may pause, a rewind's finish.
+    fn starts_run(&self, i: &Instr) -> bool {
+        match i {
+            Instr::Loop(_) | Instr::CallIndirect(_) => true,
+            Instr::Call(c) => !self.plain_calls.contains(&c.func),
+            Instr::GlobalGet(g) => g.global == self.gas_saved,
+            _ => false,
         }
     }
-    (false, wrote)
+
+    /// `global.set $wrote (i32.const 1)`.
+    fn set(&self, out: &mut Vec<(Instr, InstrLocId)>, loc: InstrLocId) {
+        out.push((
+            Instr::Const(Const {
+                value: Value::I32(1),
+            }),
+            loc,
+        ));
+        out.push((Instr::GlobalSet(GlobalSet { global: self.wrote }), loc));
+    }
+
+    /// Marks the sequence `seq`, entered with the flag set (`flagged`) or
+    /// not. Returns whether a run may start inside it.
+    fn mark(&self, func: &mut walrus::LocalFunction, seq: InstrSeqId, mut flagged: bool) -> bool {
+        let instrs = std::mem::take(&mut func.block_mut(seq).instrs);
+        let mut out = Vec::with_capacity(instrs.len());
+        let mut starts_inside = false;
+        for (instr, loc) in instrs {
+            let resumes_after = match &instr {
+                Instr::Loop(l) => {
+                    let (starts, writes_inside) = self.scan(func, l.seq);
+                    if starts {
+                        self.mark(func, l.seq, false);
+                        true
+                    } else {
+                        // Only the header can start a run (its finish comes
+                        // before the `loop`): one set in front of the loop
+                        // covers every iteration.
+                        if writes_inside && !flagged {
+                            self.set(&mut out, loc);
+                            flagged = true;
+                        }
+                        self.mark(func, l.seq, flagged);
+                        false
+                    }
+                }
+                Instr::Block(_) | Instr::IfElse(_) => {
+                    let mut inner = false;
+                    for s in resume::nested(&instr).collect::<Vec<_>>() {
+                        inner |= self.mark(func, s, flagged);
+                    }
+                    inner
+                }
+                i if self.starts_run(i) => true,
+                i => {
+                    if !flagged && writes_memory(i, self.mem) {
+                        self.set(&mut out, loc);
+                        flagged = true;
+                    }
+                    false
+                }
+            };
+            out.push((instr, loc));
+            if resumes_after {
+                flagged = false;
+                starts_inside = true;
+            }
+        }
+        func.block_mut(seq).instrs = out;
+        starts_inside
+    }
+
+    /// Whether a run may start inside the sequence `seq` and whether it
+    /// writes the memory; stops looking at the first place a run may start.
+    fn scan(&self, func: &walrus::LocalFunction, seq: InstrSeqId) -> (bool, bool) {
+        let mut wrote = false;
+        let mut stack = vec![seq];
+        while let Some(s) = stack.pop() {
+            for (i, _) in &func.block(s).instrs {
+                if self.starts_run(i) {
+                    return (true, wrote);
+                }
+                wrote |= writes_memory(i, self.mem);
+                stack.extend(resume::nested(i));
+            }
+        }
+        (false, wrote)
+    }
 }
 
 /// Whether `i` writes the memory `mem`.
