@@ -652,7 +652,10 @@ fn check_references(module: &walrus::Module) -> Result<()> {
 /// function that may pause and after any construct holding one of these or
 /// a rewind's finish (the only code that reads `gas_saved`): a resumed run
 /// continues right there. Blocks and arms without such points continue the
-/// enclosing stretch. Runs after metering: the sets cost no gas.
+/// enclosing stretch. A loop whose body holds no such point can start a run
+/// only at its header, where a rewind finishes before the `loop`: it gets
+/// one set in front of it instead of one per iteration. Runs after
+/// metering: the sets cost no gas.
 fn mark_memory_writes(
     func: &mut walrus::LocalFunction,
     mem: MemoryId,
