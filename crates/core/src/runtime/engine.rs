@@ -24,7 +24,10 @@ pub struct ProgramOptions {
 /// call-depth budget (512 KiB of estimated frames) trips well before.
 const MAX_WASM_STACK: usize = 2 * 1024 * 1024;
 
-fn make_engine(canonicalize_nans: bool) -> Engine {
+/// The wasmtime settings of the executors' engines. Benchmarks build
+/// reference engines from it (the original module with wasmtime's own fuel
+/// metering, say) that differ from ours in nothing else.
+pub fn engine_config(canonicalize_nans: bool) -> Config {
     let mut c = Config::new();
     c.cranelift_opt_level(OptLevel::Speed);
     c.cranelift_nan_canonicalization(canonicalize_nans);
@@ -43,7 +46,11 @@ fn make_engine(canonicalize_nans: bool) -> Engine {
             | WasmFeatures::MULTI_MEMORY,
         true,
     );
-    Engine::new(&c).expect("static engine configuration is valid")
+    c
+}
+
+fn make_engine(canonicalize_nans: bool) -> Engine {
+    Engine::new(&engine_config(canonicalize_nans)).expect("static engine configuration is valid")
 }
 
 fn engine(canonicalize_nans: bool) -> &'static Engine {

@@ -13,7 +13,7 @@ use wasmtime::{
     Store, Trap, Val, ValRaw, ValType, WasmBacktrace,
 };
 
-pub use engine::{Program, ProgramOptions};
+pub use engine::{engine_config, Program, ProgramOptions};
 
 use crate::error::{Error, Result, TrapKind};
 use crate::instrument::{names, state};
