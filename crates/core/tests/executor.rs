@@ -346,6 +346,13 @@ fn programs_are_cached() {
     let a = Program::load(&wasm, &ProgramOptions::default()).unwrap();
     let b = Program::load(&wasm, &ProgramOptions::default()).unwrap();
     assert!(Arc::ptr_eq(&a, &b));
+    // The same length, one byte apart (the counter's step): another program.
+    let other = wat::parse_str(COUNTER.replace("(i32.const 1)", "(i32.const 2)")).unwrap();
+    assert_eq!(other.len(), wasm.len());
+    assert_ne!(other, wasm);
+    let o = Program::load(&other, &ProgramOptions::default()).unwrap();
+    assert!(!Arc::ptr_eq(&a, &o));
+    assert_ne!(a.fingerprint(), o.fingerprint());
     let costs = wasm_sandbox_core::CostTable {
         instruction: 2,
         ..Default::default()
