@@ -449,3 +449,32 @@ test('a snapshot cannot hand gas to the guest (a crafted positive balance is ref
   throwsCode(() => target.deserializeMemory(bytes), TypeError, 'ERR_SNAPSHOT_CORRUPT', /positive gas balance/)
   assert.equal(target.status, 'ready')
 })
+
+test('wasm bytes detached or changed by an option getter while the Executor is made: read as they are then', async () => {
+  // The module is read in place after the options (whose getters run JS).
+  const module = await wat('(module (func (export "entry")))')
+  const detaching = new Uint8Array(module)
+  const detach = {
+    get entry() {
+      structuredClone(detaching.buffer, { transfer: [detaching.buffer] })
+      return undefined
+    },
+  }
+  throwsCode(() => new Executor(detaching, 1, {}, detach), TypeError, 'ERR_INVALID_WASM')
+  assert.equal(detaching.byteLength, 0)
+  // Bytes swapped for another module's: the one there at the time is the
+  // one compiled.
+  const looping = await wat('(module (func (export "entry") (loop $l (br $l))))')
+  const other = await wat('(module (func (export "entry") (nop) (nop) (nop) (nop) (nop)))')
+  assert.equal(other.length, looping.length)
+  const changing = new Uint8Array(other)
+  const swap = {
+    get entry() {
+      changing.set(looping)
+      return undefined
+    },
+  }
+  const e = new Executor(changing, 1, {}, swap)
+  assert.equal(e.run(1000), false, 'the looping module runs')
+  e.free()
+})

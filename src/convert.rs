@@ -17,15 +17,40 @@ pub enum BytesArg {
     Text(String),
 }
 
+/// Bytes of a JS value borrowed in place, or text when a string is allowed.
+pub enum BytesView<'a> {
+    Binary(&'a [u8]),
+    Text(String),
+}
+
 /// Copies the bytes of an `ArrayBuffer` or any view of one (`Uint8Array`,
 /// `Buffer`, other typed arrays, `DataView`); with `allow_text`, also takes
 /// a string. `None` for any other value.
 pub fn bytes_arg(value: Unknown, allow_text: bool) -> Result<Option<BytesArg>> {
+    // SAFETY: the bytes are copied before anything else runs.
+    Ok(match unsafe { bytes_view(&value, allow_text)? } {
+        Some(BytesView::Binary(bytes)) => Some(BytesArg::Binary(bytes.to_vec())),
+        Some(BytesView::Text(text)) => Some(BytesArg::Text(text)),
+        None => None,
+    })
+}
+
+/// The bytes of an `ArrayBuffer` or any view of one, without copying them
+/// (a snapshot or a `writeMemory` of megabytes is read in place), as
+/// [`bytes_arg`] takes them.
+///
+/// # Safety
+/// The slice points into the JS value's buffer: the caller must be done
+/// with it before any JS runs (JS could detach or resize the buffer).
+pub unsafe fn bytes_view<'a>(
+    value: &'a Unknown,
+    allow_text: bool,
+) -> Result<Option<BytesView<'a>>> {
     match value.get_type()? {
         ValueType::String if allow_text => {
             // SAFETY: the type was checked just above.
             let text: String = unsafe { value.cast()? };
-            return Ok(Some(BytesArg::Text(text)));
+            return Ok(Some(BytesView::Text(text)));
         }
         ValueType::Object => {}
         _ => return Ok(None),
@@ -34,7 +59,8 @@ pub fn bytes_arg(value: Unknown, allow_text: bool) -> Result<Option<BytesArg>> {
     let mut data = std::ptr::null_mut();
     let mut len = 0usize;
     // SAFETY: each info call runs only after the matching type check; the
-    // returned pointer is valid until JS runs again, and we copy right away.
+    // returned pointer stays valid until JS runs again (the caller's
+    // promise).
     unsafe {
         if value.is_arraybuffer()? {
             sys::napi_get_arraybuffer_info(env, raw, &mut data, &mut len);
@@ -58,12 +84,12 @@ pub fn bytes_arg(value: Unknown, allow_text: bool) -> Result<Option<BytesArg>> {
         } else {
             return Ok(None);
         }
-        let bytes = if data.is_null() || len == 0 {
-            Vec::new()
+        let bytes: &[u8] = if data.is_null() || len == 0 {
+            &[]
         } else {
-            std::slice::from_raw_parts(data as *const u8, len).to_vec()
+            std::slice::from_raw_parts(data as *const u8, len)
         };
-        Ok(Some(BytesArg::Binary(bytes)))
+        Ok(Some(BytesView::Binary(bytes)))
     }
 }
 

@@ -17,7 +17,7 @@ use napi_derive::napi;
 
 use wasm_sandbox_core as core;
 
-use convert::{bytes_arg, describe, gas_arg, integer_arg, BytesArg};
+use convert::{bytes_view, describe, gas_arg, integer_arg, BytesView};
 use error::{
     core_error, invalid_type, js_error, panic_error, ErrorClass, ERR_CONSTRUCT_CALL_REQUIRED,
 };
@@ -431,13 +431,19 @@ impl Executor {
                 &[],
             ));
         }
-        let Some(BytesArg::Binary(wasm)) = bytes_arg(wasm, false)? else {
+        // The bytes are checked here and read in place below, after the
+        // other arguments (whose getters and `valueOf` may run JS).
+        // SAFETY: the view is dropped at once.
+        if !matches!(
+            unsafe { bytes_view(&wasm, false)? },
+            Some(BytesView::Binary(_))
+        ) {
             let message = format!(
                 "wasm must be a Uint8Array, Buffer or ArrayBuffer with a WebAssembly module, got {}",
                 describe(wasm)?
             );
             return Err(invalid_type(&env, &message));
-        };
+        }
         let mem_limit = integer_arg(&env, mem_limit, "memLimit (pages of 64 KiB)", 1.0, 65536.0)?;
         let imports = object_arg(&env, imports, "env")?;
         let (options, wasi) = parse_options(&env, options)?;
@@ -450,8 +456,14 @@ impl Executor {
             entry: options.entry,
         };
         let attempt = catch_unwind(AssertUnwindSafe(|| -> Result<Self> {
-            let program =
-                core::Program::load(&wasm, &program_options).map_err(|e| core_error(&env, &e))?;
+            // SAFETY: no JS runs while the view is alive. (JS that ran
+            // since the check may have detached the buffer: it is empty
+            // then, and not a module.)
+            let program = match unsafe { bytes_view(&wasm, false)? } {
+                Some(BytesView::Binary(bytes)) => core::Program::load(bytes, &program_options),
+                _ => core::Program::load(&[], &program_options),
+            }
+            .map_err(|e| core_error(&env, &e))?;
             let (imports, mut functions) =
                 resolve_imports(&env, imports, program.imports(), wasi.is_some())?;
             let (wasi_config, callbacks) = match wasi {
@@ -578,7 +590,9 @@ impl Executor {
     /// executor unchanged. `ERR_EXECUTOR_BUSY` from inside an import.
     #[napi(ts_args_type = "data: Uint8Array | ArrayBuffer | string")]
     pub fn deserialize_memory(&self, env: Env, data: Unknown) -> Result<()> {
-        let Some(data) = bytes_arg(data, true)? else {
+        // SAFETY: the bytes are read (decoded into a snapshot) before any
+        // JS runs.
+        let Some(view) = (unsafe { bytes_view(&data, true)? }) else {
             let message = format!(
                 "data must be a Uint8Array, Buffer or ArrayBuffer from serializeMemory() \
                  or a string from snapshotJson(), got {}",
@@ -588,9 +602,9 @@ impl Executor {
         };
         let mut inner = self.inner_mut(&env, "deserializeMemory()")?;
         self.guarded(&env, || {
-            let snapshot = match &data {
-                BytesArg::Binary(bytes) => core::Snapshot::from_bytes(bytes),
-                BytesArg::Text(text) => core::Snapshot::from_json(text),
+            let snapshot = match &view {
+                BytesView::Binary(bytes) => core::Snapshot::from_bytes(bytes),
+                BytesView::Text(text) => core::Snapshot::from_json(text),
             }
             .and_then(|snapshot| inner.restore(&snapshot));
             snapshot.map_err(|e| core_error(&env, &e))?;
@@ -735,21 +749,23 @@ impl Executor {
     /// Copies `bytes` into guest memory at `offset`. Works inside import
     /// callbacks too. `RangeError` `ERR_OUT_OF_BOUNDS` when it does not fit.
     #[napi(ts_args_type = "offset: number, bytes: Uint8Array | ArrayBuffer")]
-    pub fn write_memory(&self, env: Env, offset: Unknown, bytes: Unknown) -> Result<()> {
+    pub fn write_memory(&self, env: Env, offset: Unknown, value: Unknown) -> Result<()> {
         let offset = integer_arg(&env, offset, "offset", 0.0, MAX_SAFE_INTEGER)? as u64;
-        let Some(BytesArg::Binary(bytes)) = bytes_arg(bytes, false)? else {
+        // SAFETY: the bytes are copied into the guest memory before any JS
+        // runs.
+        let Some(BytesView::Binary(bytes)) = (unsafe { bytes_view(&value, false)? }) else {
             return Err(invalid_type(
                 &env,
                 &format!(
                     "bytes must be a Uint8Array, Buffer or ArrayBuffer, got {}",
-                    describe(bytes)?
+                    describe(value)?
                 ),
             ));
         };
         self.guarded(&env, || {
             let inside = self.with_callback_memory(|memory| {
                 memory_range(offset, bytes.len() as u64, memory.len())
-                    .map(|r| memory[r].copy_from_slice(&bytes))
+                    .map(|r| memory[r].copy_from_slice(bytes))
             });
             if matches!(inside, Some(Ok(()))) {
                 self.callback_memory.written.set(true);
@@ -758,7 +774,7 @@ impl Executor {
                 Some(written) => written,
                 None => self
                     .inner_mut(&env, "writeMemory()")?
-                    .write_memory(offset, &bytes),
+                    .write_memory(offset, bytes),
             };
             written.map_err(|e| core_error(&env, &e))
         })
