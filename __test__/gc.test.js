@@ -8,7 +8,7 @@ const assert = require('node:assert/strict')
 const v8 = require('node:v8')
 const vm = require('node:vm')
 
-const { Executor, countWasm, COUNT, assertConsecutive } = require('./helpers')
+const { Executor, countWasm, COUNT, assertConsecutive, wat } = require('./helpers')
 
 v8.setFlagsFromString('--expose-gc')
 const gc = vm.runInNewContext('gc')
@@ -83,4 +83,24 @@ test('every Executor keeps its functions under one shared hidden symbol, so all 
   assert.equal(haveSameMap(a, b), true)
   a.free()
   b.free()
+})
+
+test('an Executor without JS functions keeps no JS values and still reports its traps', async () => {
+  // It calls no JS, so nothing can throw or need keeping alive.
+  const looping = new Executor(await wat('(module (func (export "entry") (loop $l (br $l))))'), 1, {})
+  assert.deepEqual(Reflect.ownKeys(looping), [])
+  assert.equal(looping.run(1000), false)
+  const snapshot = looping.serializeMemory()
+  looping.deserializeMemory(snapshot)
+  assert.equal(looping.run(1000), false)
+  const trapping = new Executor(await wat('(module (func (export "entry") unreachable))'), 1)
+  assert.deepEqual(Reflect.ownKeys(trapping), [])
+  for (let k = 0; k < 2; k++) {
+    assert.throws(
+      () => trapping.run(1000),
+      (e) => e.code === 'ERR_WASM_TRAP' && e.kind === 'unreachable',
+    )
+  }
+  looping.free()
+  trapping.free()
 })

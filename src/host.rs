@@ -79,9 +79,11 @@ impl Drop for WeakValue {
 /// and Rust keeps only weak references, so the garbage collector sees
 /// object → array → function → closure → object. An Executor whose imports
 /// refer to it (to read its memory, say) is collected once unreachable; a
-/// strong reference (a GC root) would keep it alive forever.
+/// strong reference (a GC root) would keep it alive forever. An Executor
+/// without JS functions calls no JS, so nothing can throw: it gets no
+/// array (defining the property was most of a `new Executor`'s JS work).
 pub struct Retained {
-    array: WeakValue,
+    array: Option<WeakValue>,
     thrown_slot: u32,
 }
 
@@ -138,6 +140,12 @@ impl Retained {
     /// Keeps `functions` alive as long as `owner`.
     pub fn new(env: &Env, owner: &mut Object, functions: &[Unknown]) -> Result<Self> {
         let thrown_slot = functions.len() as u32;
+        if functions.is_empty() {
+            return Ok(Retained {
+                array: None,
+                thrown_slot,
+            });
+        }
         let mut array = env.create_array(thrown_slot + 1)?;
         for (i, function) in functions.iter().enumerate() {
             array.set(i as u32, *function)?;
@@ -149,13 +157,23 @@ impl Retained {
             .with_napi_value(env, array)?
             .with_property_attributes(PropertyAttributes::Default)])?;
         Ok(Retained {
-            array: WeakValue::new(env, raw)?,
+            array: Some(WeakValue::new(env, raw)?),
             thrown_slot,
         })
     }
 
+    /// The retained array (an Executor without functions has none).
+    fn array(&self, env: &Env) -> Result<sys::napi_value> {
+        match &self.array {
+            Some(array) => array.get(env),
+            None => Err(Error::from_reason(
+                "this Executor holds no JS values (it has no JS functions)",
+            )),
+        }
+    }
+
     fn set_thrown(&self, env: &Env, value: sys::napi_value) -> Result<()> {
-        let array = self.array.get(env)?;
+        let array = self.array(env)?;
         // SAFETY: a Node-API call on the current env with live values.
         let status = unsafe { sys::napi_set_element(env.raw(), array, self.thrown_slot, value) };
         napi_result(status, "cannot keep the thrown value")
@@ -163,6 +181,9 @@ impl Retained {
 
     /// Forgets the stored thrown value.
     pub fn clear_thrown(&self, env: &Env) -> Result<()> {
+        if self.array.is_none() {
+            return Ok(());
+        }
         let mut undefined = std::ptr::null_mut();
         // SAFETY: a Node-API call on the current env.
         unsafe { sys::napi_get_undefined(env.raw(), &mut undefined) };
@@ -171,7 +192,7 @@ impl Retained {
 
     /// Throws the stored value again, exactly as the import threw it.
     pub fn rethrow(&self, env: &Env) -> Error {
-        let value = match self.array.get(env) {
+        let value = match self.array(env) {
             Ok(array) => {
                 let mut value = std::ptr::null_mut();
                 // SAFETY: a Node-API call on the current env with a live array.
