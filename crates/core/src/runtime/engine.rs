@@ -92,7 +92,7 @@ impl std::fmt::Debug for Program {
 /// module can be mistaken for another, and no lookup pays for a
 /// cryptographic hash of the whole module (with SHA-256 as the key, a
 /// cached `new Executor` of a 133 KB module took 99 us from JS on a CPU
-/// with SHA instructions; 14 us now).
+/// with SHA instructions; 14-22 us now).
 struct Cache {
     weak: HashMap<u64, Vec<Weak<Program>>>,
     /// Recently used programs stay compiled even without live executors.
