@@ -56,6 +56,33 @@ test('gasUsed and gasBalance are bigints; an overshoot is a debt paid by the nex
   assert.equal(executor.gasUsed + executor.gasBalance, 1000n + (debt - 1n) + 10n ** 9n)
 })
 
+test('a run that traps uses up its gas: gasUsed is all the gas given, gasBalance 0', async () => {
+  // Counts down from 100000, then divides by zero.
+  const wasm = await wat(`(module (memory 1) (func (export "entry") (local i32)
+    (local.set 0 (i32.const 100000))
+    (loop $l (local.set 0 (i32.sub (local.get 0) (i32.const 1))) (br_if $l (local.get 0)))
+    (drop (i32.div_u (i32.const 1) (local.get 0)))))`)
+  const sliced = new Executor(wasm, 1, {})
+  let given = 0n
+  let before = 0n
+  assert.throws(() => {
+    for (;;) {
+      before = sliced.gasUsed
+      given += 7000n
+      sliced.run(7000)
+    }
+  }, { code: 'ERR_WASM_TRAP', kind: 'integer divide by zero' })
+  assert.equal(sliced.status, 'trapped')
+  assert.deepEqual([sliced.gasUsed, sliced.gasBalance], [given, 0n])
+  // The loop ran to the end before the trap: far more than one slice.
+  assert.ok(before > 100000n, `${before}`)
+  const whole = new Executor(wasm, 1, {})
+  assert.throws(() => whole.run(10n ** 12n), { code: 'ERR_WASM_TRAP' })
+  assert.deepEqual([whole.gasUsed, whole.gasBalance], [10n ** 12n, 0n])
+  assert.throws(() => whole.run(5), { code: 'ERR_WASM_TRAP' })
+  assert.deepEqual([whole.gasUsed, whole.gasBalance], [10n ** 12n, 0n])
+})
+
 test('memorySize follows memory.grow, capped by memLimit (grow returns -1 past it)', async () => {
   const wasm = await wat(`
     (module (memory (export "memory") 1)

@@ -28,14 +28,21 @@ test('the same error object comes out of run(), then the executor is trapped', (
     },
   })
   assert.equal(executor.run(1000), false)
+  let given = 1000n
   const first = thrownBy(() => {
-    while (!executor.run(1000));
+    for (;;) {
+      given += 1000n
+      if (executor.run(1000)) break
+    }
   })
   assert.equal(first, boom)
   assert.equal(executor.status, 'trapped')
   assert.equal(printed.length, 500)
   assertConsecutive(printed)
 
+  // The run that threw used up its gas.
+  assert.equal(executor.gasUsed, given)
+  assert.equal(executor.gasBalance, 0n)
   // Every later run throws the same value and runs nothing.
   const used = executor.gasUsed
   assert.equal(thrownBy(() => executor.run(1000)), boom)

@@ -661,7 +661,10 @@ impl Executor {
     }
 
     /// Total gas consumed so far (across snapshots: a restored executor
-    /// continues the count). `ERR_EXECUTOR_BUSY` from inside an import.
+    /// continues the count). A `run` that throws (a trap or an import's
+    /// error) uses up all the gas it had: once trapped, `gasUsed` is all
+    /// the gas ever given and `gasBalance` is 0. `ERR_EXECUTOR_BUSY` from
+    /// inside an import.
     #[napi(getter)]
     pub fn gas_used(&self, env: Env) -> Result<BigInt> {
         Ok(BigInt::from(self.inner_ref(&env, "gasUsed")?.gas_used()))

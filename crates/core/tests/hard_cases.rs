@@ -526,17 +526,18 @@ fn dropped_data_segment_stays_dropped_after_restore() {
     }
 }
 
-/// Gas after a trap right after a pause site, after a call and after a
-/// dynamic-cost operator: the same in every slicing (a resumed run restarts
-/// at the pause site, so the balance the site stores must be the one the
-/// unsliced run has there; a missing or misplaced store of the balance
-/// makes the unsliced run trap with an older balance).
+/// A trap right after a pause site, after a call and after a dynamic-cost
+/// operator: it uses up the gas its run had (gas used = all the gas given,
+/// balance 0), and it comes at the same point in every slicing: the gas
+/// before the last run and after it bound the charges up to the last check
+/// passed before the trap, so those windows overlap in all slicings, and
+/// the memory is the same.
 #[test]
-fn trap_gas_is_slicing_independent_next_to_pause_sites() {
+fn a_trap_uses_up_its_runs_gas_and_comes_at_the_same_point_in_every_slicing() {
     // `calls`: a loop calling a function; the trap comes after the loop.
     // `divides`: a division that traps right after the loop header.
     // `fills`: a `memory.fill` that goes out of bounds right after the
-    // header.
+    // header (the memory shows how far it got).
     let bodies = [
         (
             "calls",
@@ -556,7 +557,7 @@ fn trap_gas_is_slicing_independent_next_to_pause_sites() {
         (
             "fills",
             "(loop $l
-            (memory.fill (i32.mul (local.get 1) (i32.const 13107)) (i32.const 1) (i32.const 8))
+            (memory.fill (i32.mul (local.get 1) (i32.const 13107)) (i32.add (local.get 1) (i32.const 1)) (i32.const 8))
             (local.set 1 (i32.add (local.get 1) (i32.const 1)))
             (br_if $l (i32.const 1)))",
         ),
@@ -571,24 +572,40 @@ fn trap_gas_is_slicing_independent_next_to_pause_sites() {
         );
         let p = program(&wat);
         let mut e = executor(&p);
-        match e.run(1 << 40, &mut Recorder::default()) {
-            Err(Error::Trap { .. }) => {}
+        let kind = |r: Result<RunOutcome, Error>| match r {
+            Err(Error::Trap { kind, .. }) => kind,
             other => panic!("{name}: expected a trap, got {other:?}"),
-        }
-        let total = e.gas_used();
-        assert!(total > 20, "{name}: {total}");
-        for slice in 1..=total + 2 {
+        };
+        let trap = kind(e.run(1 << 40, &mut Recorder::default()));
+        assert_eq!((e.gas_used(), e.gas_balance()), (1 << 40, 0), "{name}");
+        let memory = e.read_memory(0, 65536).unwrap();
+        // Trapped for good: the same error, no more gas used.
+        assert_eq!(kind(e.run(1000, &mut Recorder::default())), trap);
+        assert_eq!((e.gas_used(), e.gas_balance()), (1 << 40, 0), "{name}");
+        // [gas before the last run, gas after it], narrowed over slicings.
+        let (mut lo, mut hi) = (0u64, u64::MAX);
+        let mut slice = 1;
+        while slice <= lo.max(20) + 2 {
             let mut e = executor(&p);
-            let mut pauses = 0;
+            let mut runs = 0;
             let end = loop {
+                let before = e.gas_used();
+                runs += 1;
                 match e.run(slice, &mut Recorder::default()) {
-                    Ok(RunOutcome::Paused) => pauses += 1,
-                    other => break other,
+                    Ok(RunOutcome::Paused) => {}
+                    other => break (other, before),
                 }
-                assert!(pauses <= total, "{name}: slice {slice} does not end");
+                assert!(runs < 100_000, "{name}: slice {slice} does not end");
             };
-            assert!(matches!(end, Err(Error::Trap { .. })), "{name}: {end:?}");
-            assert_eq!(e.gas_used(), total, "{name}: slice {slice}");
+            assert_eq!(kind(end.0), trap, "{name}: slice {slice}");
+            assert_eq!(e.gas_used(), runs * slice, "{name}: slice {slice}");
+            assert_eq!(e.gas_balance(), 0, "{name}: slice {slice}");
+            assert_eq!(e.read_memory(0, 65536).unwrap(), memory, "{name}: slice {slice}");
+            lo = lo.max(end.1);
+            hi = hi.min(e.gas_used());
+            assert!(lo <= hi, "{name}: slice {slice}: windows apart, [{lo}, {hi}]");
+            slice += 1;
         }
+        assert!(lo > 20, "{name}: {lo}");
     }
 }

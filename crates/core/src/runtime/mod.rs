@@ -468,7 +468,7 @@ impl Executor {
     pub fn status(&self) -> Status {
         self.status
     }
-    /// Total gas consumed so far.
+    /// Total gas consumed so far (all the gas given, once trapped).
     pub fn gas_used(&self) -> u64 {
         self.used
     }
@@ -560,8 +560,9 @@ impl Executor {
     }
 
     /// Adds `gas` to the balance and runs until the entry returns or the
-    /// balance is negative at a pause point. See the crate docs for the
-    /// exact semantics.
+    /// balance is negative at a pause point. A run that ends in an error (a
+    /// trap, or an error from a host function) uses up the balance it had:
+    /// after it `gas_used` is all the gas ever given and the balance is 0.
     pub fn run(&mut self, gas: u64, host: &mut dyn Host) -> Result<RunOutcome> {
         match self.status {
             Status::Trapped => {
@@ -633,20 +634,15 @@ impl Executor {
             let live = &mut *self.live;
             let st = &mut live.store;
             let guest_state = val_i32(live.state.get(&mut *st));
-            let after = if guest_state == state::REWINDING {
-                // Trapped before reaching the pause point again.
-                val_i64(live.gas_saved.get(&mut *st))
+            // A trap uses up all the gas the run had: functions keep the
+            // balance in a local and store it only at calls, returns and
+            // pauses, so the global does not say how far the guest got
+            // (and keeping it exact cost a store per loop iteration). A
+            // trapping run never costs less than one that finishes.
+            let after = if result.is_err() {
+                0
             } else {
                 val_i64(live.gas.get(&mut *st))
-            };
-            // The balance lives in a local of each function between calls
-            // and pause points, so after a trap the global holds the value
-            // at the trapping function's last call, pause point or refund:
-            // count what it shows, never more than the run had.
-            let after = if result.is_err() {
-                after.min(before)
-            } else {
-                after
             };
             self.used = self
                 .used

@@ -292,15 +292,20 @@ pub struct ExecRun {
     pub end: End,
     pub done: Vec<crate::common::StepResult>,
     pub gas_used: u64,
+    /// `gas_used` before the `run` that ended.
+    pub used_before_end: u64,
+    pub balance: i64,
     pub memory: Option<Vec<u8>>,
 }
 
-fn finish(ex: &mut Executor, end: End, host: DriverHost) -> ExecRun {
+fn finish(ex: &mut Executor, end: End, host: DriverHost, used_before_end: u64) -> ExecRun {
     let n = ex.memory_size();
     ExecRun {
         end,
         done: host.done,
         gas_used: ex.gas_used(),
+        used_before_end,
+        balance: ex.gas_balance(),
         memory: if ex.program().memory_min_pages().is_some() {
             ex.read_memory(0, n).ok()
         } else {
@@ -476,25 +481,21 @@ pub fn check_module_with(
     check("executor (one slice)", &a)?;
 
     let target_pauses = rng.range(3, 200);
-    let max_slice = (2 * a.gas_used / target_pauses).max(2);
-    // Escalating: after a trap gas_used leaves out the trapping function's
-    // charges since its last pause point, call or return.
+    let total = match a.end {
+        End::Finished => a.gas_used,
+        // A trap uses up the run's gas: how far the guest got shows only
+        // in slices.
+        _ => {
+            let mut sl = Slicing::escalating(Rng::new(rng.next_u64()), 16, 16);
+            run_sliced(&program, steps.len(), &mut sl)?.used_before_end
+        }
+    };
+    let max_slice = (2 * total / target_pauses).max(2);
+    // Escalating, in case the estimate of a trapping run is far too low.
     let mut slicing = Slicing::escalating(Rng::new(rng.next_u64()), max_slice, 64);
     let b = run_migrating(&program, steps.len(), &mut slicing.clone(), &mut rng, stats)?;
     check("executor (slices, fresh executor at every pause)", &b)?;
-    if b.gas_used != a.gas_used {
-        let msg = format!(
-            "gas used depends on slicing ({}): {} in one slice, {} in slices of <= {max_slice}",
-            if a.end == End::Finished {
-                "finished run"
-            } else {
-                "run ending in a trap"
-            },
-            a.gas_used,
-            b.gas_used
-        );
-        return Err(msg);
-    }
+    same_gas(&format!("one slice, slices of <= {max_slice}"), &[&a, &b])?;
     if b.memory != a.memory {
         return Err("memory differs between one slice and slices".into());
     }
@@ -503,19 +504,7 @@ pub fn check_module_with(
     slicing.reset();
     let c = run_twice(&program, steps.len(), &mut slicing, &mut rng, stats)?;
     check("executor (slices, same snapshot restored twice)", &c)?;
-    if c.gas_used != a.gas_used {
-        let msg = format!(
-            "gas used depends on slicing ({}): {} in one slice, {} in slices (restored twice)",
-            if a.end == End::Finished {
-                "finished run"
-            } else {
-                "run ending in a trap"
-            },
-            a.gas_used,
-            c.gas_used
-        );
-        return Err(msg);
-    }
+    same_gas("one slice, slices, slices restored twice", &[&a, &b, &c])?;
 
     // 4. Every export on its own (a fresh instance each): the sequence above
     // stops at the first trap, this reaches the functions after it.
@@ -563,16 +552,7 @@ pub fn check_module_with(
                 ));
             }
         }
-        if one.gas_used != many.gas_used {
-            let msg = format!(
-                "gas used depends on slicing ({}): export {:?} alone: {} in one slice, {} in slices",
-                if one.end == End::Finished { "finished run" } else { "run ending in a trap" },
-                call.0,
-                one.gas_used,
-                many.gas_used
-            );
-            return Err(msg);
-        }
+        same_gas(&format!("export {:?} alone", call.0), &[&one, &many])?;
     }
     stats.checked += 1;
     Ok(true)
@@ -593,6 +573,7 @@ fn run_isolated(
     host.pos = j;
     host.stop_before = j + 1;
     for _ in 0..MAX_PAUSES {
+        let used = ex.gas_used();
         match end_of(ex.run(slicing.next(), &mut host)) {
             None => {
                 stats.pauses += 1;
@@ -600,7 +581,56 @@ fn run_isolated(
                     ex = migrate(&mut ex, MEMORY_LIMIT_PAGES, r.chance(8))?;
                 }
             }
-            Some(end) => return Ok(finish(&mut ex, end, host)),
+            Some(end) => return Ok(finish(&mut ex, end, host, used)),
+        }
+    }
+    Err("too many pauses".into())
+}
+
+/// Gas of one program's runs in different slicings. A finished run's
+/// `gas_used` is the same in every slicing. A run that traps uses up the gas
+/// it had (balance 0), so of a trap the gas shows only a window: the
+/// guest's charges up to the last pause point it passed before the trap
+/// are at least `used_before_end` (the run started at or before that point)
+/// and at most `gas_used` (the point's check passed). That point is the
+/// same in every slicing, so the windows must overlap.
+fn same_gas(what: &str, runs: &[&ExecRun]) -> Result<(), String> {
+    let gas: Vec<_> = runs.iter().map(|r| (r.used_before_end, r.gas_used)).collect();
+    if runs[0].end == End::Finished {
+        if runs.iter().any(|r| r.gas_used != runs[0].gas_used) {
+            return Err(format!(
+                "gas used depends on slicing (finished run, {what}): {gas:?}"
+            ));
+        }
+        return Ok(());
+    }
+    for r in runs {
+        if r.balance != 0 || r.gas_used <= r.used_before_end {
+            return Err(format!(
+                "a trap left a balance of {} ({what}): {gas:?}",
+                r.balance
+            ));
+        }
+    }
+    let lo = runs.iter().map(|r| r.used_before_end).max().unwrap_or(0);
+    let hi = runs.iter().map(|r| r.gas_used).min().unwrap_or(0);
+    if lo > hi {
+        return Err(format!(
+            "the trap comes at another point in another slicing ({what}): \
+             [gas before the last run, gas after] = {gas:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the driver in slices without migrating.
+fn run_sliced(program: &Arc<Program>, n: usize, slicing: &mut Slicing) -> Result<ExecRun, String> {
+    let mut ex = executor(program, MEMORY_LIMIT_PAGES);
+    let mut host = new_host(program, n);
+    for _ in 0..MAX_PAUSES {
+        let used = ex.gas_used();
+        if let Some(end) = end_of(ex.run(slicing.next(), &mut host)) {
+            return Ok(finish(&mut ex, end, host, used));
         }
     }
     Err("too many pauses".into())
@@ -634,7 +664,7 @@ fn run_unlimited(program: &Arc<Program>, n: usize) -> Result<ExecRun, String> {
     let mut ex = executor(program, MEMORY_LIMIT_PAGES);
     let mut host = new_host(program, n);
     match end_of(ex.run(1 << 62, &mut host)) {
-        Some(end) => Ok(finish(&mut ex, end, host)),
+        Some(end) => Ok(finish(&mut ex, end, host, 0)),
         None => Err("paused with 2^62 gas".into()),
     }
 }
@@ -649,12 +679,13 @@ fn run_migrating(
     let mut ex = executor(program, MEMORY_LIMIT_PAGES);
     let mut host = new_host(program, n);
     for _ in 0..MAX_PAUSES {
+        let used = ex.gas_used();
         match end_of(ex.run(slicing.next(), &mut host)) {
             None => {
                 stats.pauses += 1;
                 ex = migrate(&mut ex, MEMORY_LIMIT_PAGES, rng.chance(8))?;
             }
-            Some(end) => return Ok(finish(&mut ex, end, host)),
+            Some(end) => return Ok(finish(&mut ex, end, host, used)),
         }
     }
     Err("too many pauses".into())
@@ -676,6 +707,7 @@ fn run_twice(
     let mut pauses = 0u64;
     for _ in 0..MAX_PAUSES {
         let g = slicing.next();
+        let used = x.gas_used();
         let rx = end_of(x.run(g, &mut hx));
         if let Some((ey, hy)) = &mut y {
             let ry = end_of(ey.run(g, hy));
@@ -721,7 +753,7 @@ fn run_twice(
                     y = Some((fresh, hx.clone()));
                 }
             }
-            Some(end) => return Ok(finish(&mut x, end, hx)),
+            Some(end) => return Ok(finish(&mut x, end, hx, used)),
         }
     }
     Err("too many pauses".into())

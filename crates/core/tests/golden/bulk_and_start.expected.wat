@@ -36,8 +36,6 @@
                   i64.const 12
                   i64.sub
                   local.tee 5
-                  global.set 1
-                  local.get 5
                   i64.const 4611686018427387904
                   i64.ge_u
                   if ;; label = @8
@@ -83,8 +81,7 @@
                         i32.const 0
                         global.set 3
                         global.get 2
-                        local.tee 5
-                        global.set 1
+                        local.set 5
                         i32.const 0
                         local.set 0
                       else
@@ -131,8 +128,6 @@
                     i64.mul
                     i64.sub
                     local.tee 5
-                    global.set 1
-                    local.get 5
                     i64.const 0
                     i64.lt_s
                     if ;; label = @9
@@ -147,8 +142,7 @@
                       i32.const 0
                       global.set 3
                       global.get 2
-                      local.tee 5
-                      global.set 1
+                      local.set 5
                       i32.const 0
                       local.set 0
                     else
@@ -193,8 +187,6 @@
                     i64.mul
                     i64.sub
                     local.tee 5
-                    global.set 1
-                    local.get 5
                     i64.const 0
                     i64.lt_s
                     if ;; label = @9
@@ -209,8 +201,7 @@
                       i32.const 0
                       global.set 3
                       global.get 2
-                      local.tee 5
-                      global.set 1
+                      local.set 5
                       i32.const 0
                       local.set 0
                     else
@@ -252,8 +243,6 @@
                     i64.mul
                     i64.sub
                     local.tee 5
-                    global.set 1
-                    local.get 5
                     i64.const 0
                     i64.lt_s
                     if ;; label = @9
@@ -268,8 +257,7 @@
                       i32.const 0
                       global.set 3
                       global.get 2
-                      local.tee 5
-                      global.set 1
+                      local.set 5
                       i32.const 0
                       local.set 0
                     else
@@ -302,8 +290,6 @@
                   i64.mul
                   i64.sub
                   local.tee 5
-                  global.set 1
-                  local.get 5
                   i64.const 0
                   i64.lt_s
                   if ;; label = @8
@@ -340,8 +326,6 @@
                   i64.mul
                   i64.sub
                   local.tee 5
-                  global.set 1
-                  local.get 5
                   i64.const 0
                   i64.lt_s
                   if ;; label = @8
@@ -375,8 +359,6 @@
                   i64.mul
                   i64.sub
                   local.tee 5
-                  global.set 1
-                  local.get 5
                   i64.const 0
                   i64.lt_s
                   if ;; label = @8
@@ -413,6 +395,8 @@
         i32.const 1
         global.set 3
       end
+      local.get 5
+      global.set 1
       local.set 0
       global.get 4
       local.set 4
@@ -440,6 +424,8 @@
       global.set 4
       return
     end
+    local.get 5
+    global.set 1
     local.set 0
     global.get 4
     local.set 4

@@ -28,8 +28,6 @@
           i64.const 5
           i64.sub
           local.tee 2
-          global.set 0
-          local.get 2
           i64.const 4611686018427387904
           i64.ge_u
           if ;; label = @4
@@ -66,8 +64,7 @@
                 i32.const 0
                 global.set 2
                 global.get 1
-                local.tee 2
-                global.set 0
+                local.set 2
                 i32.const 0
                 local.set 0
               else
@@ -132,6 +129,8 @@
       i32.const 1
       global.set 2
     end
+    local.get 2
+    global.set 0
     local.set 0
     global.get 3
     local.set 1

@@ -43,8 +43,6 @@
                   i64.const 4
                   i64.sub
                   local.tee 9
-                  global.set 0
-                  local.get 9
                   i64.const 4611686018427387904
                   i64.ge_u
                   if ;; label = @8
@@ -93,8 +91,7 @@
                         i32.const 0
                         global.set 2
                         global.get 1
-                        local.tee 9
-                        global.set 0
+                        local.set 9
                         i32.const 0
                         local.set 2
                       else
@@ -160,8 +157,7 @@
                             global.get 1
                             i64.const 15
                             i64.add
-                            local.tee 9
-                            global.set 0
+                            local.set 9
                             i32.const 0
                             local.set 2
                           else
@@ -173,8 +169,6 @@
                           i64.const 15
                           i64.sub
                           local.tee 9
-                          global.set 0
-                          local.get 9
                           i64.const 0
                           i64.lt_s
                           if ;; label = @12
@@ -213,8 +207,7 @@
                                   i32.const 0
                                   global.set 2
                                   global.get 1
-                                  local.tee 9
-                                  global.set 0
+                                  local.set 9
                                   i32.const 0
                                   local.set 2
                                   br 2 (;@13;)
@@ -322,8 +315,6 @@
                         i64.const 15
                         i64.sub
                         local.tee 9
-                        global.set 0
-                        local.get 9
                         i64.const 0
                         i64.lt_s
                         if ;; label = @11
@@ -408,6 +399,8 @@
         i32.const 1
         global.set 2
       end
+      local.get 9
+      global.set 0
       local.set 2
       global.get 3
       local.set 8
@@ -440,6 +433,8 @@
       i32.const 0
       return
     end
+    local.get 9
+    global.set 0
     local.set 2
     global.get 3
     local.set 8
@@ -496,8 +491,6 @@
                   i64.const 2
                   i64.sub
                   local.tee 5
-                  global.set 0
-                  local.get 5
                   i64.const 4611686018427387904
                   i64.ge_u
                   if ;; label = @8
@@ -537,8 +530,7 @@
                         i32.const 0
                         global.set 2
                         global.get 1
-                        local.tee 5
-                        global.set 0
+                        local.set 5
                         i32.const 0
                         local.set 0
                       else
@@ -575,8 +567,7 @@
                         i32.const 0
                         global.set 2
                         global.get 1
-                        local.tee 5
-                        global.set 0
+                        local.set 5
                         i32.const 0
                         local.set 0
                         br 2 (;@8;)
@@ -650,6 +641,8 @@
         i32.const 1
         global.set 2
       end
+      local.get 5
+      global.set 0
       local.set 0
       global.get 3
       local.set 4
@@ -670,6 +663,8 @@
       i32.const 0
       return
     end
+    local.get 5
+    global.set 0
     local.set 0
     global.get 3
     local.set 4

@@ -33,8 +33,6 @@
                   i64.const 1
                   i64.sub
                   local.tee 3
-                  global.set 0
-                  local.get 3
                   i64.const 4611686018427387904
                   i64.ge_u
                   if ;; label = @8
@@ -74,8 +72,7 @@
                         i32.const 0
                         global.set 2
                         global.get 1
-                        local.tee 3
-                        global.set 0
+                        local.set 3
                         i32.const 0
                         local.set 1
                       else
@@ -107,8 +104,7 @@
                         global.get 1
                         i64.const 20
                         i64.add
-                        local.tee 3
-                        global.set 0
+                        local.set 3
                         i32.const 0
                         local.set 1
                       else
@@ -120,8 +116,6 @@
                       i64.const 20
                       i64.sub
                       local.tee 3
-                      global.set 0
-                      local.get 3
                       i64.const 0
                       i64.lt_s
                       if ;; label = @10
@@ -151,8 +145,6 @@
                     i64.const 20
                     i64.sub
                     local.tee 3
-                    global.set 0
-                    local.get 3
                     i64.const 0
                     i64.lt_s
                     if ;; label = @9
@@ -195,6 +187,8 @@
         i32.const 1
         global.set 2
       end
+      local.get 3
+      global.set 0
       local.set 1
       global.get 3
       local.set 2
@@ -214,6 +208,8 @@
       global.set 3
       return
     end
+    local.get 3
+    global.set 0
     local.set 1
     global.get 3
     local.set 2
