@@ -49,9 +49,11 @@ export declare class Executor {
    *
    * A trap throws an `Error` with `code: 'ERR_WASM_TRAP'`, `kind` (e.g.
    * `'unreachable'`) and `wasmBacktrace`; an import that throws makes `run`
-   * throw that same value. Either way the executor is then `'trapped'` and
-   * every later `run` throws the same again. `ERR_EXECUTOR_BUSY` when
-   * called from inside one of this executor's imports.
+   * throw that same value. Either way the run uses up all its gas
+   * (`gasUsed` becomes all the gas given, `gasBalance` 0), the executor is
+   * then `'trapped'` and every later `run` throws the same again.
+   * `ERR_EXECUTOR_BUSY` when called from inside one of this executor's
+   * imports.
    */
   run(gas: number | bigint): boolean
   /**

@@ -5,8 +5,8 @@
 //!   wall times: uninstrumented, then unlimited gas, 1,000,000- and
 //!   10,000-gas slices, and 10,000-gas slices with a move to a new
 //!   executor (snapshot bytes) at every pause.
-//! - `cargo run --release --example overhead -- FILE.wasm plain|inst|inst10k|mig10k N`
-//!   runs one variant (inst10k: in 10,000-gas slices; mig10k: the same
+//! - `cargo run --release --example overhead -- FILE.wasm plain|inst|inst1m|inst10k|mig10k N`
+//!   runs one variant (inst1m, inst10k: in 1,000,000- and 10,000-gas slices; mig10k: the same
 //!   with snapshot -> new executor -> restore at every pause) N times, for
 //!   instruction counts under valgrind (stable on a loaded machine):
 //!   Ir(N=2) - Ir(N=1) is one run, free of compile time.
@@ -139,6 +139,7 @@ fn main() {
             match mode.as_str() {
                 "plain" => plain.run(),
                 "inst" => run_executor(&program, u64::MAX >> 2, false),
+                "inst1m" => run_executor(&program, 1_000_000, false),
                 "inst10k" => run_executor(&program, 10_000, false),
                 "mig10k" => run_executor(&program, 10_000, true),
                 other => panic!("unknown mode {other}"),
