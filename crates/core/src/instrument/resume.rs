@@ -921,16 +921,22 @@ impl FuncPass<'_> {
         };
         let trap = new_seq(
             st.func,
-            vec![synth(Call {
-                func: self.ids.trap_corrupt,
-            })],
+            vec![
+                synth(Call {
+                    func: self.ids.trap_corrupt,
+                }),
+                synth(Unreachable {}),
+            ],
         );
         let empty = new_seq(st.func, vec![]);
         let trap2 = new_seq(
             st.func,
-            vec![synth(Call {
-                func: self.ids.trap_corrupt,
-            })],
+            vec![
+                synth(Call {
+                    func: self.ids.trap_corrupt,
+                }),
+                synth(Unreachable {}),
+            ],
         );
         let empty2 = new_seq(st.func, vec![]);
         let mut code = vec![
@@ -1029,9 +1035,16 @@ impl FuncPass<'_> {
                 if st.counts_depth {
                     let trap = new_seq(
                         st.func,
-                        vec![synth(Call {
-                            func: self.ids.trap_call_depth,
-                        })],
+                        // The call always traps; `unreachable` after it
+                        // tells Cranelift the path ends, so the normal
+                        // path does not join it (fib: a register move and
+                        // a jump less per call).
+                        vec![
+                            synth(Call {
+                                func: self.ids.trap_call_depth,
+                            }),
+                            synth(Unreachable {}),
+                        ],
                     );
                     let empty = new_seq(st.func, vec![]);
                     // `depth_weight` is not known yet; patched later via a

@@ -52,6 +52,7 @@
                       i32.ne
                       if ;; label = @10
                         call $__ws_trap_corrupt_unwind
+                        unreachable
                       else
                       end
                       local.get 4
@@ -63,6 +64,7 @@
                       i32.ge_u
                       if ;; label = @10
                         call $__ws_trap_corrupt_unwind
+                        unreachable
                       else
                       end
                       local.get 4

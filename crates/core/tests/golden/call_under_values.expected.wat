@@ -44,6 +44,7 @@
               i32.ne
               if ;; label = @6
                 call $__ws_trap_corrupt_unwind
+                unreachable
               else
               end
               local.get 1
@@ -55,6 +56,7 @@
               i32.ge_u
               if ;; label = @6
                 call $__ws_trap_corrupt_unwind
+                unreachable
               else
               end
               local.get 0

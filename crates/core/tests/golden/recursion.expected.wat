@@ -35,6 +35,7 @@
               i32.gt_u
               if ;; label = @6
                 call $__ws_trap_call_depth
+                unreachable
               else
               end
               block (result i32) ;; label = @6
@@ -59,6 +60,7 @@
                       i32.ne
                       if ;; label = @10
                         call $__ws_trap_corrupt_unwind
+                        unreachable
                       else
                       end
                       local.get 8
@@ -70,6 +72,7 @@
                       i32.ge_u
                       if ;; label = @10
                         call $__ws_trap_corrupt_unwind
+                        unreachable
                       else
                       end
                       local.get 8
@@ -483,6 +486,7 @@
               i32.gt_u
               if ;; label = @6
                 call $__ws_trap_call_depth
+                unreachable
               else
               end
               block (result i32) ;; label = @6
@@ -507,6 +511,7 @@
                       i32.ne
                       if ;; label = @10
                         call $__ws_trap_corrupt_unwind
+                        unreachable
                       else
                       end
                       local.get 4
@@ -518,6 +523,7 @@
                       i32.ge_u
                       if ;; label = @10
                         call $__ws_trap_corrupt_unwind
+                        unreachable
                       else
                       end
                       local.get 4

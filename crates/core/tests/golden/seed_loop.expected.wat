@@ -49,6 +49,7 @@
                       i32.ne
                       if ;; label = @10
                         call $__ws_trap_corrupt_unwind
+                        unreachable
                       else
                       end
                       local.get 2
@@ -60,6 +61,7 @@
                       i32.ge_u
                       if ;; label = @10
                         call $__ws_trap_corrupt_unwind
+                        unreachable
                       else
                       end
                       local.get 2
