@@ -600,10 +600,17 @@ fn a_trap_uses_up_its_runs_gas_and_comes_at_the_same_point_in_every_slicing() {
             assert_eq!(kind(end.0), trap, "{name}: slice {slice}");
             assert_eq!(e.gas_used(), runs * slice, "{name}: slice {slice}");
             assert_eq!(e.gas_balance(), 0, "{name}: slice {slice}");
-            assert_eq!(e.read_memory(0, 65536).unwrap(), memory, "{name}: slice {slice}");
+            assert_eq!(
+                e.read_memory(0, 65536).unwrap(),
+                memory,
+                "{name}: slice {slice}"
+            );
             lo = lo.max(end.1);
             hi = hi.min(e.gas_used());
-            assert!(lo <= hi, "{name}: slice {slice}: windows apart, [{lo}, {hi}]");
+            assert!(
+                lo <= hi,
+                "{name}: slice {slice}: windows apart, [{lo}, {hi}]"
+            );
             slice += 1;
         }
         assert!(lo > 20, "{name}: {lo}");

@@ -897,6 +897,17 @@ impl FuncPass<'_> {
         v
     }
 
+    /// A sequence that calls `trap_fn` (one of the functions that always
+    /// trap). The `unreachable` after the call tells Cranelift the path
+    /// ends, so the normal path does not join it (fib: its argument no
+    /// longer kept in a stack slot, no jump over the trap call).
+    fn trap_seq(&self, st: &mut State<'_>, trap_fn: FunctionId) -> InstrSeqId {
+        new_seq(
+            st.func,
+            vec![synth(Call { func: trap_fn }), synth(Unreachable {})],
+        )
+    }
+
     fn frame_pop_code(
         &self,
         st: &mut State<'_>,
@@ -919,25 +930,9 @@ impl FuncPass<'_> {
                 },
             })
         };
-        let trap = new_seq(
-            st.func,
-            vec![
-                synth(Call {
-                    func: self.ids.trap_corrupt,
-                }),
-                synth(Unreachable {}),
-            ],
-        );
+        let trap = self.trap_seq(st, self.ids.trap_corrupt);
         let empty = new_seq(st.func, vec![]);
-        let trap2 = new_seq(
-            st.func,
-            vec![
-                synth(Call {
-                    func: self.ids.trap_corrupt,
-                }),
-                synth(Unreachable {}),
-            ],
-        );
+        let trap2 = self.trap_seq(st, self.ids.trap_corrupt);
         let empty2 = new_seq(st.func, vec![]);
         let mut code = vec![
             gget(self.ids.uw_ptr),
@@ -1033,19 +1028,7 @@ impl FuncPass<'_> {
                 let k = self.alloc_site(st);
                 let mut site = Vec::new();
                 if st.counts_depth {
-                    let trap = new_seq(
-                        st.func,
-                        // The call always traps; `unreachable` after it
-                        // tells Cranelift the path ends, so the normal
-                        // path does not join it (fib: a register move and
-                        // a jump less per call).
-                        vec![
-                            synth(Call {
-                                func: self.ids.trap_call_depth,
-                            }),
-                            synth(Unreachable {}),
-                        ],
-                    );
+                    let trap = self.trap_seq(st, self.ids.trap_call_depth);
                     let empty = new_seq(st.func, vec![]);
                     // `depth_weight` is not known yet; patched later via a
                     // marker constant. We use the frame-independent bound

@@ -487,13 +487,20 @@ pub fn check_module_with(
         // in slices.
         _ => {
             let mut sl = Slicing::escalating(Rng::new(rng.next_u64()), 16, 16);
-            run_sliced(&program, steps.len(), &mut sl)?.used_before_end
+            run_migrating(&program, steps.len(), &mut sl, None, &mut Stats::default())?
+                .used_before_end
         }
     };
     let max_slice = (2 * total / target_pauses).max(2);
     // Escalating, in case the estimate of a trapping run is far too low.
     let mut slicing = Slicing::escalating(Rng::new(rng.next_u64()), max_slice, 64);
-    let b = run_migrating(&program, steps.len(), &mut slicing.clone(), &mut rng, stats)?;
+    let b = run_migrating(
+        &program,
+        steps.len(),
+        &mut slicing.clone(),
+        Some(&mut rng),
+        stats,
+    )?;
     check("executor (slices, fresh executor at every pause)", &b)?;
     same_gas(&format!("one slice, slices of <= {max_slice}"), &[&a, &b])?;
     if b.memory != a.memory {
@@ -595,7 +602,10 @@ fn run_isolated(
 /// and at most `gas_used` (the point's check passed). That point is the
 /// same in every slicing, so the windows must overlap.
 fn same_gas(what: &str, runs: &[&ExecRun]) -> Result<(), String> {
-    let gas: Vec<_> = runs.iter().map(|r| (r.used_before_end, r.gas_used)).collect();
+    let gas: Vec<_> = runs
+        .iter()
+        .map(|r| (r.used_before_end, r.gas_used))
+        .collect();
     if runs[0].end == End::Finished {
         if runs.iter().any(|r| r.gas_used != runs[0].gas_used) {
             return Err(format!(
@@ -621,19 +631,6 @@ fn same_gas(what: &str, runs: &[&ExecRun]) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Runs the driver in slices without migrating.
-fn run_sliced(program: &Arc<Program>, n: usize, slicing: &mut Slicing) -> Result<ExecRun, String> {
-    let mut ex = executor(program, MEMORY_LIMIT_PAGES);
-    let mut host = new_host(program, n);
-    for _ in 0..MAX_PAUSES {
-        let used = ex.gas_used();
-        if let Some(end) = end_of(ex.run(slicing.next(), &mut host)) {
-            return Ok(finish(&mut ex, end, host, used));
-        }
-    }
-    Err("too many pauses".into())
 }
 
 fn is_depth(e: &End) -> bool {
@@ -669,11 +666,12 @@ fn run_unlimited(program: &Arc<Program>, n: usize) -> Result<ExecRun, String> {
     }
 }
 
+/// Runs the driver in slices, migrating at every pause when `rng` is given.
 fn run_migrating(
     program: &Arc<Program>,
     n: usize,
     slicing: &mut Slicing,
-    rng: &mut Rng,
+    mut rng: Option<&mut Rng>,
     stats: &mut Stats,
 ) -> Result<ExecRun, String> {
     let mut ex = executor(program, MEMORY_LIMIT_PAGES);
@@ -683,7 +681,9 @@ fn run_migrating(
         match end_of(ex.run(slicing.next(), &mut host)) {
             None => {
                 stats.pauses += 1;
-                ex = migrate(&mut ex, MEMORY_LIMIT_PAGES, rng.chance(8))?;
+                if let Some(r) = rng.as_deref_mut() {
+                    ex = migrate(&mut ex, MEMORY_LIMIT_PAGES, r.chance(8))?;
+                }
             }
             Some(end) => return Ok(finish(&mut ex, end, host, used)),
         }
