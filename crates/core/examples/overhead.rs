@@ -12,8 +12,9 @@
 //!   Ir(N=2) - Ir(N=1) is one run, free of compile time.
 //!   `OVERHEAD_VERBOSE=1` also prints the pauses and gas of each run.
 //!
-//! The module must export `entry` (no params) and may import functions
-//! (stubbed to return zeros) and a memory.
+//! The module must export `entry` or (a WASI command) `_start`, without
+//! params, and may import functions (stubbed to return zeros, WASI's too:
+//! libc's counts are of its work with those answers) and a memory.
 
 use std::time::Instant;
 
@@ -78,7 +79,10 @@ impl Plain {
             })
             .collect();
         let inst = Instance::new(&mut store, &self.module, &imports).unwrap();
-        let f = inst.get_func(&mut store, "entry").unwrap();
+        let f = inst
+            .get_func(&mut store, "entry")
+            .or_else(|| inst.get_func(&mut store, "_start"))
+            .unwrap();
         let mut results = vec![Val::I32(0); f.ty(&store).results().len()];
         let t = Instant::now();
         f.call(&mut store, &[], &mut results).unwrap();

@@ -47,5 +47,5 @@ fn instrumented_output_is_pinned() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 4);
+    assert_eq!(checked, 5);
 }

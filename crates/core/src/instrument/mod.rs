@@ -8,6 +8,7 @@
 
 mod analyze;
 mod costs;
+mod liveness;
 mod resume;
 
 use std::collections::{HashMap, HashSet};

@@ -1,0 +1,270 @@
+//! Which locals are live at the start of each loop body of a function,
+//! before instrumentation: a backward dataflow over walrus's structured
+//! code (a block's label is its end, a loop's label its start, iterated
+//! to a fixpoint).
+//!
+//! The resume pass uses it at loop headers: a local that is dead there
+//! (every path from the header writes it before reading it) is set to zero
+//! on the header's pause path, so the pause exit does not keep its value
+//! alive across the loop, and a rewind restores it as zero, which the
+//! program never reads. Compilers reuse wasm locals for unrelated values,
+//! so such locals are common: strcmp's two byte locals are dead at its
+//! loop header.
+
+use std::collections::{HashMap, HashSet};
+
+use walrus::ir::{Instr, InstrSeqId};
+use walrus::{LocalFunction, LocalId};
+
+/// For every loop of `func` (by the loop's sequence id), the locals live
+/// at the start of its body. `None` when the function has a control
+/// instruction the analysis does not model (the accepted features have
+/// none; this keeps a later feature from being analysed wrongly).
+pub fn loop_live_in(func: &LocalFunction) -> Option<HashMap<InstrSeqId, HashSet<LocalId>>> {
+    let entry = func.entry_block();
+    let mut a = Analysis {
+        func,
+        labels: HashMap::from([(entry, HashSet::new())]),
+        loops: HashMap::new(),
+        modelled: true,
+    };
+    a.seq(entry, HashSet::new());
+    a.modelled.then_some(a.loops)
+}
+
+struct Analysis<'f> {
+    func: &'f LocalFunction,
+    /// Live locals where a branch to each label goes (a block's end, a
+    /// loop's start; the function's label returns, so nothing is live).
+    labels: HashMap<InstrSeqId, HashSet<LocalId>>,
+    /// Live locals at the start of each loop body, as far as known.
+    loops: HashMap<InstrSeqId, HashSet<LocalId>>,
+    modelled: bool,
+}
+
+impl Analysis<'_> {
+    /// The locals live at the start of `seq`, given those live after it.
+    fn seq(&mut self, seq: InstrSeqId, after: HashSet<LocalId>) -> HashSet<LocalId> {
+        let func = self.func;
+        let mut live = after;
+        for (instr, _) in func.block(seq).instrs.iter().rev() {
+            live = self.instr(instr, live);
+        }
+        live
+    }
+
+    fn label(&mut self, label: InstrSeqId) -> HashSet<LocalId> {
+        match self.labels.get(&label) {
+            Some(l) => l.clone(),
+            None => {
+                // A label outside the function: not valid wasm.
+                self.modelled = false;
+                HashSet::new()
+            }
+        }
+    }
+
+    fn instr(&mut self, instr: &Instr, mut live: HashSet<LocalId>) -> HashSet<LocalId> {
+        match instr {
+            Instr::LocalGet(x) => {
+                live.insert(x.local);
+                live
+            }
+            Instr::LocalSet(x) => {
+                live.remove(&x.local);
+                live
+            }
+            Instr::LocalTee(x) => {
+                live.remove(&x.local);
+                live
+            }
+            Instr::Br(x) => self.label(x.block),
+            Instr::BrIf(x) => {
+                live.extend(self.label(x.block));
+                live
+            }
+            Instr::BrTable(x) => {
+                let mut out = self.label(x.default);
+                for b in x.blocks.iter() {
+                    out.extend(self.label(*b));
+                }
+                out
+            }
+            Instr::Return(_) | Instr::Unreachable(_) => HashSet::new(),
+            Instr::Block(b) => {
+                self.labels.insert(b.seq, live.clone());
+                self.seq(b.seq, live)
+            }
+            Instr::IfElse(x) => {
+                self.labels.insert(x.consequent, live.clone());
+                self.labels.insert(x.alternative, live.clone());
+                let mut out = self.seq(x.consequent, live.clone());
+                out.extend(self.seq(x.alternative, live));
+                out
+            }
+            Instr::Loop(l) => {
+                // Grows from what is known (nothing, or the result of an
+                // enclosing loop's previous round) until it is stable.
+                let mut head = self.loops.get(&l.seq).cloned().unwrap_or_default();
+                loop {
+                    self.labels.insert(l.seq, head.clone());
+                    let next = self.seq(l.seq, live.clone());
+                    if next == head {
+                        break;
+                    }
+                    head.extend(next);
+                }
+                self.loops.insert(l.seq, head.clone());
+                head
+            }
+            Instr::BrOnNull(_)
+            | Instr::BrOnNonNull(_)
+            | Instr::BrOnCast(_)
+            | Instr::BrOnCastFail(_)
+            | Instr::TryTable(_)
+            | Instr::Try(_)
+            | Instr::Throw(_)
+            | Instr::ThrowRef(_)
+            | Instr::Rethrow(_)
+            | Instr::ReturnCall(_)
+            | Instr::ReturnCallIndirect(_)
+            | Instr::ReturnCallRef(_) => {
+                self.modelled = false;
+                live
+            }
+            _ => live,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses `wat` and returns, for each loop of function 0 in order of
+    /// appearance, the indices of the locals live at its start.
+    fn live_at_loops(wat: &str) -> Vec<Vec<u32>> {
+        let wasm = wat::parse_str(wat).unwrap();
+        let module = walrus::Module::from_buffer(&wasm).unwrap();
+        let (_, func) = module.funcs.iter_local().next().unwrap();
+        let live = loop_live_in(func).unwrap();
+        let index: HashMap<LocalId, u32> = func
+            .args
+            .iter()
+            .copied()
+            .chain(collect(func))
+            .enumerate()
+            .map(|(i, l)| (l, i as u32))
+            .collect();
+        let mut loops = Vec::new();
+        order(func, func.entry_block(), &mut loops);
+        loops
+            .iter()
+            .map(|l| {
+                let mut v: Vec<u32> = live[l].iter().map(|x| index[x]).collect();
+                v.sort();
+                v
+            })
+            .collect()
+    }
+
+    fn collect(func: &LocalFunction) -> Vec<LocalId> {
+        let mut out = Vec::new();
+        let mut seen: HashSet<LocalId> = func.args.iter().copied().collect();
+        let mut stack = vec![func.entry_block()];
+        while let Some(s) = stack.pop() {
+            for (i, _) in func.block(s).instrs.iter() {
+                let l = match i {
+                    Instr::LocalGet(x) => Some(x.local),
+                    Instr::LocalSet(x) => Some(x.local),
+                    Instr::LocalTee(x) => Some(x.local),
+                    _ => None,
+                };
+                if let Some(l) = l {
+                    if seen.insert(l) {
+                        out.push(l);
+                    }
+                }
+                stack.extend(super::super::resume::nested(i));
+            }
+        }
+        // Declared order: walrus numbers locals in the order it created them.
+        out.sort_by_key(|l| l.index());
+        out
+    }
+
+    fn order(func: &LocalFunction, seq: InstrSeqId, out: &mut Vec<InstrSeqId>) {
+        for (i, _) in func.block(seq).instrs.iter() {
+            if let Instr::Loop(l) = i {
+                out.push(l.seq);
+            }
+            for c in super::super::resume::nested(i) {
+                order(func, c, out);
+            }
+        }
+    }
+
+    #[test]
+    fn a_local_written_before_it_is_read_is_dead_at_the_header() {
+        // strcmp's shape: $a and $b are loaded in the body before any use,
+        // also on the exit path that reads them.
+        let live = live_at_loops(
+            r#"(module (memory 1)
+              (func (param $p i32) (param $q i32) (result i32) (local $a i32) (local $b i32)
+                (block $done
+                  (loop $next
+                    (local.set $a (i32.load8_u (local.get $p)))
+                    (local.set $b (i32.load8_u (local.get $q)))
+                    (br_if $done (i32.eqz (local.get $a)))
+                    (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                    (local.set $q (i32.add (local.get $q) (i32.const 1)))
+                    (br_if $next (i32.eq (local.get $a) (local.get $b)))))
+                (i32.sub (local.get $a) (local.get $b))))"#,
+        );
+        assert_eq!(live, vec![vec![0, 1]]);
+    }
+
+    #[test]
+    fn a_value_carried_to_the_next_iteration_or_past_the_loop_is_live() {
+        // $sum is read by the next iteration; $last only after the loop,
+        // but an exit path that skips its write keeps it live.
+        let live = live_at_loops(
+            r#"(module
+              (func (param $n i32) (result i32) (local $sum i32) (local $last i32) (local $t i32)
+                (block $done
+                  (loop $next
+                    (br_if $done (i32.eqz (local.get $n)))
+                    (local.set $t (i32.mul (local.get $n) (local.get $n)))
+                    (local.set $last (local.get $t))
+                    (local.set $sum (i32.add (local.get $sum) (local.get $t)))
+                    (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                    (br $next)))
+                (i32.add (local.get $sum) (local.get $last))))"#,
+        );
+        assert_eq!(live, vec![vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn nested_loops_br_table_and_if_arms() {
+        // Outer loop: $i, $acc live ($j is set before the inner loop).
+        // Inner loop: $i, $j, $acc live; $tmp is dead (written in both
+        // arms of the if before the read), a br_table leaves to the outer
+        // loop or past both.
+        let live = live_at_loops(
+            r#"(module
+              (func (param $i i32) (result i32) (local $j i32) (local $acc i32) (local $tmp i32)
+                (block $out
+                  (loop $outer
+                    (local.set $j (i32.const 0))
+                    (loop $inner
+                      (if (local.get $j)
+                        (then (local.set $tmp (local.get $i)))
+                        (else (local.set $tmp (i32.const 7))))
+                      (local.set $acc (i32.add (local.get $acc) (local.get $tmp)))
+                      (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                      (br_table $inner $outer $out (i32.rem_u (local.get $j) (i32.const 3))))))
+                (local.get $acc)))"#,
+        );
+        assert_eq!(live, vec![vec![0, 2], vec![0, 1, 2]]);
+    }
+}
