@@ -239,11 +239,13 @@ fn br_table_with_values_into_pausing_and_plain_blocks() {
 }
 
 #[test]
-fn locals_dead_at_a_loop_header_are_not_needed_by_a_resume() {
-    // A pause at a loop header saves a copy of another local (or zero) for
-    // the locals dead there. strcmp's byte locals are dead at its header
-    // but read after the loop; in $mix, $t is dead at the inner header and
-    // live at the outer one, and $j is dead at the outer header.
+fn locals_dead_at_a_pause_site_are_not_needed_by_a_resume() {
+    // A pause at a loop header or after a call saves a copy of another
+    // local (or zero) for the locals dead there. strcmp's byte locals are
+    // dead at its header but read after the loop; in $mix, $t is dead at
+    // the inner header and live at the outer one, and $j is dead at the
+    // outer header; in $calls, $t is dead after the first call (written
+    // again before it is read) and live after the second.
     let wat = r#"(module
       (import "env" "out" (func $out (param i32)))
       (memory 1)
@@ -273,11 +275,23 @@ fn locals_dead_at_a_loop_header_are_not_needed_by_a_resume() {
               (br_if $inner (i32.lt_u (local.get $j) (local.get $i))))
             (br $outer)))
         (i32.add (local.get $acc) (local.get $t)))
+      (func $twice (param $x i32) (result i32) (local $i i32)
+        (loop $l
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 3))))
+        (i32.add (local.get $x) (local.get $x)))
+      (func $calls (param $n i32) (result i32) (local $a i32) (local $b i32) (local $t i32)
+        (local.set $t (i32.mul (local.get $n) (i32.const 7)))
+        (local.set $a (call $twice (local.get $t)))
+        (local.set $t (i32.add (local.get $a) (local.get $n)))
+        (local.set $b (call $twice (local.get $t)))
+        (i32.add (i32.add (local.get $a) (local.get $b)) (local.get $t)))
       (func (export "entry")
         (call $out (call $strcmp (i32.const 0) (i32.const 10)))
         (call $out (call $strcmp (i32.const 10) (i32.const 10)))
-        (call $out (call $mix (i32.const 6)))))"#;
-    check(wat, &i32s(&[-1, 0, -622082570]));
+        (call $out (call $mix (i32.const 6)))
+        (call $out (call $calls (i32.const 5)))))"#;
+    check(wat, &i32s(&[-1, 0, -622082570, 295]));
 }
 
 #[test]

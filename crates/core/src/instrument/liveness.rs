@@ -1,35 +1,44 @@
-//! Which locals are live at the start of each loop body of a function,
-//! before instrumentation: a backward dataflow over walrus's structured
-//! code (a block's label is its end, a loop's label its start, iterated
-//! to a fixpoint).
+//! Which locals are live at the start of each loop body and right after
+//! each call of a function, before instrumentation: a backward dataflow
+//! over walrus's structured code (a block's label is its end, a loop's
+//! label its start, iterated to a fixpoint).
 //!
-//! The resume pass uses it at loop headers: a local that is dead there
-//! (every path from the header writes it before reading it) is set to zero
-//! on the header's pause path, so the pause exit does not keep its value
-//! alive across the loop, and a rewind restores it as zero, which the
-//! program never reads. Compilers reuse wasm locals for unrelated values,
-//! so such locals are common: strcmp's two byte locals are dead at its
-//! loop header.
+//! The resume pass uses it at those pause sites: a local that is dead
+//! there (every path from the site writes it before reading it) is
+//! overwritten on the site's pause path, so the pause exit does not keep
+//! its value alive around the loop or across the call, and a rewind
+//! restores a value the program never reads. Compilers reuse wasm locals
+//! for unrelated values, so such locals are common: strcmp's two byte
+//! locals are dead at its loop header.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use walrus::ir::{Instr, InstrSeqId};
+use walrus::ir::{Instr, InstrLocId, InstrSeqId};
 use walrus::{LocalFunction, LocalId};
 
-/// For every loop of `func` (by the loop's sequence id), the locals live
-/// at the start of its body. `None` when the function has a control
-/// instruction the analysis does not model (the accepted features have
-/// none; this keeps a later feature from being analysed wrongly).
-pub fn loop_live_in(func: &LocalFunction) -> Option<HashMap<InstrSeqId, HashSet<LocalId>>> {
+/// The locals live at the pause sites of a function.
+#[derive(Default)]
+pub struct Live {
+    /// At the start of each loop body (by the loop's sequence id).
+    pub loops: HashMap<InstrSeqId, HashSet<LocalId>>,
+    /// Right after each call of the input (by its offset).
+    pub after_calls: BTreeMap<InstrLocId, HashSet<LocalId>>,
+}
+
+/// The live locals of `func` at its loop headers and after its calls.
+/// `None` when the function has a control instruction the analysis does
+/// not model (the accepted features have none; this keeps a later feature
+/// from being analysed wrongly).
+pub fn analyse(func: &LocalFunction) -> Option<Live> {
     let entry = func.entry_block();
     let mut a = Analysis {
         func,
         labels: HashMap::from([(entry, HashSet::new())]),
-        loops: HashMap::new(),
+        live: Live::default(),
         modelled: true,
     };
     a.seq(entry, HashSet::new());
-    a.modelled.then_some(a.loops)
+    a.modelled.then_some(a.live)
 }
 
 struct Analysis<'f> {
@@ -37,8 +46,9 @@ struct Analysis<'f> {
     /// Live locals where a branch to each label goes (a block's end, a
     /// loop's start; the function's label returns, so nothing is live).
     labels: HashMap<InstrSeqId, HashSet<LocalId>>,
-    /// Live locals at the start of each loop body, as far as known.
-    loops: HashMap<InstrSeqId, HashSet<LocalId>>,
+    /// What is known so far (final once the enclosing loops are stable:
+    /// their last round runs their bodies with the final labels).
+    live: Live,
     modelled: bool,
 }
 
@@ -47,7 +57,10 @@ impl Analysis<'_> {
     fn seq(&mut self, seq: InstrSeqId, after: HashSet<LocalId>) -> HashSet<LocalId> {
         let func = self.func;
         let mut live = after;
-        for (instr, _) in func.block(seq).instrs.iter().rev() {
+        for (instr, loc) in func.block(seq).instrs.iter().rev() {
+            if matches!(instr, Instr::Call(_) | Instr::CallIndirect(_)) && !loc.is_default() {
+                self.live.after_calls.insert(*loc, live.clone());
+            }
             live = self.instr(instr, live);
         }
         live
@@ -105,7 +118,7 @@ impl Analysis<'_> {
             Instr::Loop(l) => {
                 // Grows from what is known (nothing, or the result of an
                 // enclosing loop's previous round) until it is stable.
-                let mut head = self.loops.get(&l.seq).cloned().unwrap_or_default();
+                let mut head = self.live.loops.get(&l.seq).cloned().unwrap_or_default();
                 loop {
                     self.labels.insert(l.seq, head.clone());
                     let next = self.seq(l.seq, live.clone());
@@ -114,7 +127,7 @@ impl Analysis<'_> {
                     }
                     head.extend(next);
                 }
-                self.loops.insert(l.seq, head.clone());
+                self.live.loops.insert(l.seq, head.clone());
                 head
             }
             Instr::BrOnNull(_)
@@ -147,7 +160,7 @@ mod tests {
         let wasm = wat::parse_str(wat).unwrap();
         let module = walrus::Module::from_buffer(&wasm).unwrap();
         let (_, func) = module.funcs.iter_local().next().unwrap();
-        let live = loop_live_in(func).unwrap();
+        let live = analyse(func).unwrap().loops;
         let index: HashMap<LocalId, u32> = func
             .args
             .iter()
@@ -242,6 +255,40 @@ mod tests {
                 (i32.add (local.get $sum) (local.get $last))))"#,
         );
         assert_eq!(live, vec![vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn after_a_call_only_what_the_rest_reads() {
+        // $t is dead after the first call (written again before it is
+        // read), live after the second; $n is dead after the second.
+        let wasm = wat::parse_str(
+            r#"(module
+              (func $g (param i32) (result i32) (local.get 0))
+              (func (param $n i32) (result i32) (local $a i32) (local $b i32) (local $t i32)
+                (local.set $t (i32.mul (local.get $n) (i32.const 7)))
+                (local.set $a (call $g (local.get $t)))
+                (local.set $t (i32.add (local.get $a) (local.get $n)))
+                (local.set $b (call $g (local.get $t)))
+                (i32.add (i32.add (local.get $a) (local.get $b)) (local.get $t))))"#,
+        )
+        .unwrap();
+        let module = walrus::Module::from_buffer(&wasm).unwrap();
+        let (_, func) = module.funcs.iter_local().nth(1).unwrap();
+        let live = analyse(func).unwrap();
+        let mut order = func.args.clone();
+        order.extend(collect(func));
+        let index = |l: &LocalId| order.iter().position(|x| x == l).unwrap();
+        let after: Vec<Vec<usize>> = live
+            .after_calls
+            .values()
+            .map(|s| {
+                let mut v: Vec<usize> = s.iter().map(index).collect();
+                v.sort();
+                v
+            })
+            .collect();
+        // Locals: $n 0, $a 1, $b 2, $t 3; calls in input order.
+        assert_eq!(after, vec![vec![0], vec![1, 3]]);
     }
 
     #[test]

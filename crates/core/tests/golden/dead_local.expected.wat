@@ -142,8 +142,7 @@
                           i64.lt_s
                           if ;; label = @12
                             local.get 0
-                            local.set 2
-                            local.get 0
+                            local.tee 2
                             local.set 3
                             i32.const 1
                             global.set 2
@@ -201,8 +200,7 @@
                         i64.lt_s
                         if ;; label = @11
                           local.get 0
-                          local.set 2
-                          local.get 0
+                          local.tee 2
                           local.set 3
                           i32.const 1
                           global.set 2

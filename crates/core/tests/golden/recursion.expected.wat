@@ -230,6 +230,8 @@
                               i64.const 0
                               i64.lt_s
                               if ;; label = @14
+                                local.get 0
+                                local.set 1
                                 i32.const 3
                                 br 10 (;@4;)
                               else
@@ -267,6 +269,8 @@
                               i64.const 0
                               i64.lt_s
                               if ;; label = @14
+                                local.get 0
+                                local.set 1
                                 i32.const 3
                                 br 10 (;@4;)
                               else
@@ -347,6 +351,8 @@
                             i64.const 0
                             i64.lt_s
                             if ;; label = @13
+                              local.get 0
+                              local.set 1
                               i32.const 3
                               br 10 (;@3;)
                             else
