@@ -4,7 +4,9 @@
 //!
 //! Programs: `benchmark/programs/*.c` (clang-16 -O2, the `.wasm` files are
 //! committed). After criterion's own report, a summary table of medians and
-//! ratios is printed and written to `target/criterion/summary.md`.
+//! ratios is printed and written to `target/criterion/summary.md`, with
+//! ratios measured in pairs too (see `paired`), which a machine whose
+//! speed drifts between criterion's groups does not skew.
 //!
 //! `cargo bench -p wasm-sandbox-core -- fib` runs only the matching
 //! benchmarks (the summary then lists what ran).
@@ -188,7 +190,37 @@ fn iter_total(iters: u64, mut one: impl FnMut() -> Duration) -> Duration {
     (0..iters).map(|_| one()).sum()
 }
 
-fn execution(c: &mut Criterion, sizes: &mut Vec<String>) {
+/// Rounds of the paired measurement (see [`paired`]).
+const PAIRED_ROUNDS: usize = 11;
+
+/// Whether the benchmark filters given on the command line (`cargo bench
+/// -- fib`) select `id`; no filter selects everything.
+fn selected(id: &str) -> bool {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    filters.is_empty() || filters.iter().any(|f| id.contains(f.as_str()))
+}
+
+/// Ratios measured in pairs: each round runs the baseline, then unlimited
+/// gas, 1M- and 10k-gas slices back to back, and divides each by that
+/// round's baseline; returns the median of each ratio over the rounds.
+/// Criterion measures each variant for seconds on its own, so on a
+/// machine whose speed drifts (a shared VM) its ratios mix two speeds;
+/// these do not.
+fn paired(plain: &Plain, program: &Arc<Program>) -> [f64; 3] {
+    let mut ratios = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..PAIRED_ROUNDS {
+        let base = plain.run().0.as_secs_f64();
+        for (k, slice) in [UNLIMITED, 1_000_000, 10_000].into_iter().enumerate() {
+            ratios[k].push(run_sliced(program, slice, false).0.as_secs_f64() / base);
+        }
+    }
+    ratios.map(|r| median(r).expect("rounds ran"))
+}
+
+fn execution(c: &mut Criterion, sizes: &mut Vec<String>, pairs: &mut Vec<(String, [f64; 3])>) {
     for name in PROGRAMS {
         let wasm = std::fs::read(programs_dir().join(format!("{name}.wasm"))).unwrap();
         let program = Program::load(&wasm, &ProgramOptions::default()).unwrap();
@@ -252,6 +284,9 @@ fn execution(c: &mut Criterion, sizes: &mut Vec<String>) {
             });
         }
         g.finish();
+        if selected(&format!("exec/{name}")) {
+            pairs.push((name.to_string(), paired(&plain, &program)));
+        }
     }
 }
 
@@ -481,7 +516,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
-fn summary(sizes: &[String], snapshot_sizes: &[String]) {
+fn summary(sizes: &[String], snapshot_sizes: &[String], pairs: &[(String, [f64; 3])]) {
     let dir = criterion_dir();
     let mut out = String::new();
     out.push_str(
@@ -521,6 +556,24 @@ fn summary(sizes: &[String], snapshot_sizes: &[String]) {
                 r.iter().cloned().fold(0.0, f64::max)
             )),
             None => out.push_str(" |"),
+        }
+    }
+    if !pairs.is_empty() {
+        out.push_str(&format!(
+            "\n\n## Paired ratios (median over {PAIRED_ROUNDS} rounds of baseline, unlimited, 1M and 10k slices run back to back)\n\n| program | unlimited | 1M slices | 10k slices |\n|---|---|---|---|\n"
+        ));
+        for (name, r) in pairs {
+            out.push_str(&format!(
+                "| {name} | {:.2}x | {:.2}x | {:.2}x |\n",
+                r[0], r[1], r[2]
+            ));
+        }
+        out.push_str("| **median** |");
+        for k in 0..3 {
+            let v: Vec<f64> = pairs.iter().map(|(_, r)| r[k]).collect();
+            let max = v.iter().cloned().fold(0.0, f64::max);
+            let m = median(v).expect("pairs is not empty");
+            out.push_str(&format!(" **{m:.2}x** (max {max:.2}x) |"));
         }
     }
     out.push_str("\n\n## Code size (wasm code section, bytes) and gas\n\n| program | original | instrumented | ratio | gas used | pauses at 10k |  result |\n|---|---|---|---|---|---|---|\n");
@@ -617,11 +670,12 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     let mut sizes = Vec::new();
     let mut snapshot_sizes = Vec::new();
-    execution(&mut c, &mut sizes);
+    let mut pairs = Vec::new();
+    execution(&mut c, &mut sizes, &mut pairs);
     pause_resume(&mut c);
     migration(&mut c);
     snapshots(&mut c, &mut snapshot_sizes);
     construction(&mut c);
     c.final_summary();
-    summary(&sizes, &snapshot_sizes);
+    summary(&sizes, &snapshot_sizes, &pairs);
 }
