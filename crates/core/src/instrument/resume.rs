@@ -506,7 +506,6 @@ impl FuncPass<'_> {
             call_dead: BTreeMap::new(),
         };
         truncate_dead_code(st.func, entry);
-        (st.loop_dead, st.call_dead) = dead_locals(st.func, st.locals);
         let original = code_size(st.func, &st.func.block(entry).instrs);
         st.fast_copy_budget = 2 * original as u64 + FAST_COPY_EXTRA_INSTRS;
         if is_leaf_fn {
@@ -518,6 +517,8 @@ impl FuncPass<'_> {
                 depth_weight: 0,
             });
         }
+        // On the input code, before the body is rewritten.
+        (st.loop_dead, st.call_dead) = dead_locals(st.func, st.locals);
         let is_leaf = !any_instr(st.func, |i| self.is_call_site(i));
         if !is_leaf {
             st.counts_depth = true;
