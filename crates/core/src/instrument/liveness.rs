@@ -117,15 +117,18 @@ impl Analysis<'_> {
             }
             Instr::Loop(l) => {
                 // Grows from what is known (nothing, or the result of an
-                // enclosing loop's previous round) until it is stable.
+                // enclosing loop's previous round) until a round adds
+                // nothing. It only grows, so it ends; a set that is larger
+                // than needed would only keep more locals.
                 let mut head = self.live.loops.get(&l.seq).cloned().unwrap_or_default();
                 loop {
                     self.labels.insert(l.seq, head.clone());
                     let next = self.seq(l.seq, live.clone());
-                    if next == head {
+                    let known = head.len();
+                    head.extend(next);
+                    if head.len() == known {
                         break;
                     }
-                    head.extend(next);
                 }
                 self.live.loops.insert(l.seq, head.clone());
                 head
