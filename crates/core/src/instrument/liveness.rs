@@ -157,56 +157,40 @@ impl Analysis<'_> {
 mod tests {
     use super::*;
 
-    /// Parses `wat` and returns, for each loop of function 0 in order of
-    /// appearance, the indices of the locals live at its start.
-    fn live_at_loops(wat: &str) -> Vec<Vec<u32>> {
+    /// Function `n` of `wat`, parsed by walrus.
+    fn function(wat: &str, n: usize) -> (walrus::Module, walrus::FunctionId) {
         let wasm = wat::parse_str(wat).unwrap();
         let module = walrus::Module::from_buffer(&wasm).unwrap();
-        let (_, func) = module.funcs.iter_local().next().unwrap();
-        let live = analyse(func).unwrap().loops;
-        let index: HashMap<LocalId, u32> = func
-            .args
-            .iter()
-            .copied()
-            .chain(collect(func))
-            .enumerate()
-            .map(|(i, l)| (l, i as u32))
-            .collect();
-        let mut loops = Vec::new();
-        order(func, func.entry_block(), &mut loops);
-        loops
-            .iter()
-            .map(|l| {
-                let mut v: Vec<u32> = live[l].iter().map(|x| index[x]).collect();
-                v.sort();
-                v
-            })
-            .collect()
+        let id = module.funcs.iter_local().nth(n).unwrap().0;
+        (module, id)
     }
 
-    fn collect(func: &LocalFunction) -> Vec<LocalId> {
-        let mut out = Vec::new();
-        let mut seen: HashSet<LocalId> = func.args.iter().copied().collect();
-        let mut stack = vec![func.entry_block()];
-        while let Some(s) = stack.pop() {
-            for (i, _) in func.block(s).instrs.iter() {
-                let l = match i {
-                    Instr::LocalGet(x) => Some(x.local),
-                    Instr::LocalSet(x) => Some(x.local),
-                    Instr::LocalTee(x) => Some(x.local),
-                    _ => None,
-                };
-                if let Some(l) = l {
-                    if seen.insert(l) {
-                        out.push(l);
-                    }
-                }
-                stack.extend(super::super::resume::nested(i));
-            }
-        }
-        // Declared order: walrus numbers locals in the order it created them.
-        out.sort_by_key(|l| l.index());
-        out
+    /// The indices (params first, then declared locals) of `set`, sorted.
+    fn indices(func: &LocalFunction, set: &HashSet<LocalId>) -> Vec<usize> {
+        let mut order = func.args.clone();
+        let mut seen = order.iter().copied().collect();
+        let mut declared = Vec::new();
+        super::super::resume::collect_locals(func, func.entry_block(), &mut declared, &mut seen);
+        // walrus numbers locals in the order it created them.
+        declared.sort_by_key(|l| l.index());
+        order.extend(declared);
+        let mut v: Vec<usize> = set
+            .iter()
+            .map(|l| order.iter().position(|x| x == l).unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// For each loop of function 0 of `wat` in order of appearance, the
+    /// indices of the locals live at its start.
+    fn live_at_loops(wat: &str) -> Vec<Vec<usize>> {
+        let (module, id) = function(wat, 0);
+        let func = module.funcs.get(id).kind.unwrap_local();
+        let live = analyse(func).unwrap().loops;
+        let mut loops = Vec::new();
+        order(func, func.entry_block(), &mut loops);
+        loops.iter().map(|l| indices(func, &live[l])).collect()
     }
 
     fn order(func: &LocalFunction, seq: InstrSeqId, out: &mut Vec<InstrSeqId>) {
@@ -264,7 +248,7 @@ mod tests {
     fn after_a_call_only_what_the_rest_reads() {
         // $t is dead after the first call (written again before it is
         // read), live after the second; $n is dead after the second.
-        let wasm = wat::parse_str(
+        let (module, id) = function(
             r#"(module
               (func $g (param i32) (result i32) (local.get 0))
               (func (param $n i32) (result i32) (local $a i32) (local $b i32) (local $t i32)
@@ -273,22 +257,14 @@ mod tests {
                 (local.set $t (i32.add (local.get $a) (local.get $n)))
                 (local.set $b (call $g (local.get $t)))
                 (i32.add (i32.add (local.get $a) (local.get $b)) (local.get $t))))"#,
-        )
-        .unwrap();
-        let module = walrus::Module::from_buffer(&wasm).unwrap();
-        let (_, func) = module.funcs.iter_local().nth(1).unwrap();
+            1,
+        );
+        let func = module.funcs.get(id).kind.unwrap_local();
         let live = analyse(func).unwrap();
-        let mut order = func.args.clone();
-        order.extend(collect(func));
-        let index = |l: &LocalId| order.iter().position(|x| x == l).unwrap();
         let after: Vec<Vec<usize>> = live
             .after_calls
             .values()
-            .map(|s| {
-                let mut v: Vec<usize> = s.iter().map(index).collect();
-                v.sort();
-                v
-            })
+            .map(|s| indices(func, s))
             .collect();
         // Locals: $n 0, $a 1, $b 2, $t 3; calls in input order.
         assert_eq!(after, vec![vec![0], vec![1, 3]]);

@@ -2270,7 +2270,7 @@ fn dead_locals(
     (loops, calls)
 }
 
-fn collect_locals(
+pub(super) fn collect_locals(
     func: &LocalFunction,
     seq: InstrSeqId,
     out: &mut Vec<LocalId>,
