@@ -330,8 +330,8 @@ struct State<'f> {
     /// The guest's locals that are dead at each loop header (by the loop's
     /// sequence) and after each call (by its input offset): their pause
     /// paths overwrite them (see [`dead_locals`]).
-    loop_dead: HashMap<InstrSeqId, Vec<Dead>>,
-    call_dead: BTreeMap<InstrLocId, Vec<Dead>>,
+    loop_dead: HashMap<InstrSeqId, Vec<Overwrite>>,
+    call_dead: BTreeMap<InstrLocId, Vec<Overwrite>>,
 }
 
 impl State<'_> {
@@ -821,8 +821,8 @@ impl FuncPass<'_> {
     /// Cranelift's allocation in quicksort (643.5M -> 665.4M instructions;
     /// copies 641.5M). strcmp's loop: 18 -> 15 instructions per iteration
     /// (its two byte locals are dead at the header).
-    fn pause_at(&self, st: &mut State<'_>, k: u32, dead: &[Dead]) -> InstrSeqId {
-        let mut code = overwrite(st, dead);
+    fn pause_at(&self, st: &mut State<'_>, k: u32, dead: &[Overwrite]) -> InstrSeqId {
+        let mut code = overwrite(dead);
         code.extend([
             const_i32(state_code::UNWINDING),
             gset(self.ids.state),
@@ -849,8 +849,8 @@ impl FuncPass<'_> {
     /// 11. (The other sites keep their own 4: branching to a shared path
     /// from loop headers too moved Cranelift's register allocation, fib
     /// 92.9M -> 94.3M instructions, sha256 516M -> 520M.)
-    fn pause_after_call(&self, st: &mut State<'_>, k: u32, dead: &[Dead]) -> InstrSeqId {
-        let mut code = overwrite(st, dead);
+    fn pause_after_call(&self, st: &mut State<'_>, k: u32, dead: &[Overwrite]) -> InstrSeqId {
+        let mut code = overwrite(dead);
         code.extend([
             const_i32(k as i32),
             synth(Br {
@@ -882,7 +882,7 @@ impl FuncPass<'_> {
         st: &mut State<'_>,
         k: u32,
         new_gas: Vec<(Instr, InstrLocId)>,
-        dead: &[Dead],
+        dead: &[Overwrite],
     ) -> Vec<(Instr, InstrLocId)> {
         let unwinding = self.pause_at(st, k, dead);
         let empty = new_seq(st.func, vec![]);
@@ -1351,11 +1351,9 @@ impl FuncPass<'_> {
                     // tail (the overshoot stays one function's loop-free
                     // path). The shared pause path tells the two apart by
                     // the state (`pause_after_call`).
-                    let dead = if loc.is_default() {
-                        Vec::new()
-                    } else {
-                        st.call_dead.remove(&loc).unwrap_or_default()
-                    };
+                    // (Synthetic calls have the default offset, which the
+                    // analysis of the input never records.)
+                    let dead = st.call_dead.remove(&loc).unwrap_or_default();
                     let negative = self.pause_after_call(st, k, &dead);
                     let not_negative = new_seq(st.func, vec![]);
                     site.extend([
@@ -2184,35 +2182,23 @@ fn truncate_dead_code(func: &mut LocalFunction, seq: InstrSeqId) {
     }
 }
 
-/// A local dead at a pause site, and the live local of the same type its
-/// pause path copies into it (zero when there is none).
-type Dead = (LocalId, Option<LocalId>);
+/// The guest's locals of one type that are dead at a pause site, and the
+/// live local of that type its pause path copies into them (zero when
+/// there is none).
+type Overwrite = (ValType, Option<LocalId>, Vec<LocalId>);
 
-/// What a pause path writes into dead locals: a live local, or zero of a
-/// type.
-type Source = (Option<LocalId>, ValType);
-
-/// Overwrites the locals `dead` at a pause site, each with the local
-/// paired with it or zero: one read of each source, then a `local.tee`
-/// per local but the last (two bytes each: the call sites of libc's code
-/// section add half as much as with a read per local).
-fn overwrite(st: &State<'_>, dead: &[Dead]) -> Vec<(Instr, InstrLocId)> {
-    // Sources in first-use order: a live local, or zero of a type.
-    let mut groups: Vec<(Source, Vec<LocalId>)> = Vec::new();
-    for &(l, src) in dead {
-        let key = (src, st.locals.get(l).ty());
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, ls)) => ls.push(l),
-            None => groups.push((key, vec![l])),
-        }
-    }
+/// Overwrites the locals dead at a pause site: one read of each source,
+/// then a `local.tee` per local but the last (two bytes each: the call
+/// sites of libc's code section add half as much as with a read per
+/// local).
+fn overwrite(dead: &[Overwrite]) -> Vec<(Instr, InstrLocId)> {
     let mut code = Vec::new();
-    for ((src, ty), ls) in groups {
+    for (ty, src, ls) in dead {
         code.push(match src {
-            Some(src) => lget(src),
-            None => zero_of(ty),
+            Some(src) => lget(*src),
+            None => zero_of(*ty),
         });
-        let (last, rest) = ls.split_last().expect("groups are not empty");
+        let (last, rest) = ls.split_last().expect("an overwrite has locals");
         code.extend(rest.iter().map(|&l| synth(LocalTee { local: l })));
         code.push(lset(*last));
     }
@@ -2220,15 +2206,16 @@ fn overwrite(st: &State<'_>, dead: &[Dead]) -> Vec<(Instr, InstrLocId)> {
 }
 
 /// For each loop header and call of `func` (not yet instrumented), the
-/// guest's locals of number types that are dead there, in first-use order
-/// (the generated code must not depend on hash order), each paired with a
-/// live local of the same type if there is one.
+/// guest's locals of number types that are dead there, by type in the
+/// order of their first dead local, each type with the first live local
+/// of that type if there is one (first-use order throughout: the
+/// generated code must not depend on hash order).
 fn dead_locals(
     func: &LocalFunction,
     locals: &ModuleLocals,
 ) -> (
-    HashMap<InstrSeqId, Vec<Dead>>,
-    BTreeMap<InstrLocId, Vec<Dead>>,
+    HashMap<InstrSeqId, Vec<Overwrite>>,
+    BTreeMap<InstrLocId, Vec<Overwrite>>,
 ) {
     let Some(live) = liveness::analyse(func) else {
         return Default::default();
@@ -2236,24 +2223,31 @@ fn dead_locals(
     let mut all = func.args.clone();
     let mut seen: HashSet<LocalId> = all.iter().copied().collect();
     collect_locals(func, func.entry_block(), &mut all, &mut seen);
-    all.retain(|l| {
-        matches!(
-            locals.get(*l).ty(),
-            ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
-        )
-    });
-    let dead_at = |live: &HashSet<LocalId>| -> Vec<Dead> {
-        all.iter()
-            .filter(|l| !live.contains(l))
-            .map(|&l| {
-                let ty = locals.get(l).ty();
-                let src = all
-                    .iter()
-                    .find(|x| live.contains(x) && locals.get(**x).ty() == ty)
-                    .copied();
-                (l, src)
-            })
-            .collect()
+    let all: Vec<(LocalId, ValType)> = all
+        .into_iter()
+        .map(|l| (l, locals.get(l).ty()))
+        .filter(|(_, ty)| {
+            matches!(
+                ty,
+                ValType::I32 | ValType::I64 | ValType::F32 | ValType::F64
+            )
+        })
+        .collect();
+    let dead_at = |live: &HashSet<LocalId>| -> Vec<Overwrite> {
+        let mut groups: Vec<Overwrite> = Vec::new();
+        for &(l, ty) in all.iter().filter(|(l, _)| !live.contains(l)) {
+            match groups.iter_mut().find(|(t, _, _)| *t == ty) {
+                Some((_, _, ls)) => ls.push(l),
+                None => {
+                    let src = all
+                        .iter()
+                        .find(|(x, t)| *t == ty && live.contains(x))
+                        .map(|(x, _)| *x);
+                    groups.push((ty, src, vec![l]));
+                }
+            }
+        }
+        groups
     };
     let loops = live
         .loops
