@@ -98,6 +98,22 @@ test('memorySize follows memory.grow, capped by memLimit (grow returns -1 past i
   assert.deepEqual([results.readInt32LE(0), results.readInt32LE(4), results.readInt32LE(8)], [1, -1, 3])
 })
 
+test('a memory that starts with 0 pages is capped by memLimit from its first grow on', async () => {
+  const results = []
+  const wasm = await wat(`
+    (module (import "env" "out" (func $out (param i32))) (memory (export "memory") 0)
+      (func (export "entry")
+        (call $out (memory.grow (i32.const 65536)))
+        (call $out (memory.grow (i32.const 2)))
+        (call $out (memory.grow (i32.const 1)))
+        (call $out (memory.size))))`)
+  const executor = new Executor(wasm, 2, { out: (x) => results.push(x) })
+  assert.equal(executor.memorySize, 0)
+  assert.equal(executor.run(1e9), true)
+  assert.deepEqual(results, [-1, 0, -1, 2])
+  assert.equal(executor.memorySize, 2 * 65536)
+})
+
 test('a module without memory has memorySize 0', async () => {
   const executor = new Executor(await wat(`(module (func (export "entry")))`), 1)
   assert.equal(executor.memorySize, 0)

@@ -3,7 +3,9 @@
 //! vs the instrumented module with unlimited gas vs the executor in random
 //! gas slices with snapshot/restore into fresh executors at every pause.
 //!
-//! Seeded: `FUZZ_SEED` (default fixed) and `FUZZ_CASES` (default 500).
+//! Seeded: `FUZZ_SEED` (default fixed) and `FUZZ_CASES` (default 500);
+//! `FUZZ_FIRST=i` starts at case `i` (to rerun a failing case alone:
+//! `FUZZ_FIRST=i FUZZ_CASES=1` with its run's `FUZZ_SEED`).
 //! Longer runs: `cargo fuzz run differential` in `crates/core/fuzz`.
 
 mod common;
@@ -35,7 +37,8 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn differential_wasm_smith() {
     let cases = env_u64("FUZZ_CASES", 500);
     let seed = env_u64("FUZZ_SEED", 0x5eed_2026);
-    let next = Arc::new(AtomicU64::new(0));
+    let first = env_u64("FUZZ_FIRST", 0);
+    let next = Arc::new(AtomicU64::new(first));
     let failures = Arc::new(Mutex::new(Vec::new()));
     let totals = Arc::new(Mutex::new(Stats::default()));
     let started = std::time::Instant::now();
@@ -49,7 +52,7 @@ fn differential_wasm_smith() {
                     let mut stats = Stats::default();
                     loop {
                         let i = next.fetch_add(1, Ordering::SeqCst);
-                        if i >= cases {
+                        if i >= first + cases {
                             break;
                         }
                         let case_seed = seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15);

@@ -176,6 +176,37 @@ fn memory_grow_past_the_limit_returns_minus_one() {
     assert_eq!(out.0, vec![1, -1, 3]);
 }
 
+/// A memory that starts empty obeys the limit from its first grow on (the
+/// limiter once let any grow from 0 pages through, as if it were the
+/// memory's creation: a guest could take 4 GiB under a 2-page limit).
+#[test]
+fn memory_grow_from_zero_pages_obeys_the_limit() {
+    for memory in [
+        "(memory 0)",
+        "(memory 0 65536)",
+        r#"(import "env" "memory" (memory 0))"#,
+    ] {
+        let wat = format!(
+            r#"(module
+              (import "env" "out" (func $out (param i32)))
+              {memory}
+              (func (export "entry")
+                (call $out (memory.grow (i32.const 65536)))
+                (call $out (memory.grow (i32.const 3)))
+                (call $out (memory.size))
+                (call $out (memory.grow (i32.const 2)))
+                (call $out (memory.grow (i32.const 1)))
+                (call $out (memory.size))))"#
+        );
+        let p = program(&wat);
+        let mut e = executor(&p, 2);
+        let mut out = Out(vec![]);
+        assert_eq!(e.run(1 << 40, &mut out).unwrap(), RunOutcome::Finished);
+        assert_eq!(out.0, vec![-1, -1, 0, 0, -1, 2], "{memory}");
+        assert_eq!(e.memory_size(), 2 * 65536, "{memory}");
+    }
+}
+
 #[test]
 fn read_and_write_memory_are_bounds_checked() {
     let p = program(COUNTER);

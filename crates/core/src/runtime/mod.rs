@@ -205,18 +205,25 @@ fn proc_exit_code(e: &wasmtime::Error) -> Option<u32> {
 
 struct Limiter {
     memory_limit_bytes: usize,
+    /// Set once `Instance::new` returned: every memory is created then, so
+    /// every later call is a `memory.grow`.
+    instantiated: bool,
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        current: usize,
+        _current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        // Creation (current == 0) is checked by the executor before
-        // instantiation (guest minimum <= limit; the unwind memory is ours).
-        Ok(current == 0 || desired <= self.memory_limit_bytes)
+        // Creation is checked by the executor before instantiation (guest
+        // minimum <= limit; the unwind memory is ours, larger than small
+        // limits). It cannot be told from a grow by `current == 0`: a guest
+        // memory that starts with 0 pages grows from 0 too. (No guest code
+        // runs during instantiation: the start function is run by the
+        // executor, metered.)
+        Ok(!self.instantiated || desired <= self.memory_limit_bytes)
     }
 
     fn table_growing(
@@ -1420,6 +1427,7 @@ fn instantiate(
         StoreData {
             limiter: Limiter {
                 memory_limit_bytes: (config.memory_limit_pages * PAGE) as usize,
+                instantiated: false,
             },
             host: None,
             memory: None,
@@ -1490,6 +1498,7 @@ fn instantiate(
             Error::Internal(format!("instantiation failed: {e:#}"))
         }
     })?;
+    store.data_mut().limiter.instantiated = true;
     let memory = instance.get_memory(&mut store, names::MEMORY);
     store.data_mut().memory = memory;
     store.data_mut().gas = Some(global(&instance, &mut store, names::GAS)?);
