@@ -1197,10 +1197,14 @@ fn values_buf<'a, T: Copy>(
 /// The function the guest calls for import `index` (not a WASI one): it
 /// hands the arguments to the run's [`Host`] and checks what comes back.
 ///
-/// The usual signatures, up to 4 parameters and 1 result, get a version
-/// with arrays of exactly their size (the loops unroll, nothing is zeroed
-/// or allocated that the call does not use); an import loop spends most of
-/// its time here (see docs/engine.md).
+/// Signatures of up to 4 `i32` parameters and at most one `i32` result
+/// (most imports of C and Rust programs) become typed wasmtime functions
+/// (`Func::wrap`): the arguments arrive as values, not in a raw array, and
+/// wasmtime's entry into the host is shorter. Other signatures of up to 4
+/// parameters and 1 result get a raw version with arrays of exactly their
+/// size (the loops unroll, nothing is zeroed or allocated that the call does
+/// not use); an import loop spends most of its time here (see
+/// docs/engine.md).
 fn host_import(
     store: &mut Store<StoreData>,
     ty: FuncType,
@@ -1223,10 +1227,7 @@ fn host_import(
         // with exactly the types of `ty` (the import's signature).
         unsafe { Func::new_unchecked(store, ty, call) }
     }
-    /// `I32`: every parameter and result is an `i32` (most imports of C
-    /// and Rust programs); the types are then constants and the
-    /// conversions straight moves.
-    fn sized<const P: usize, const R: usize, const I32: bool>(
+    fn sized<const P: usize, const R: usize>(
         store: &mut Store<StoreData>,
         ty: FuncType,
         index: usize,
@@ -1237,13 +1238,8 @@ fn host_import(
         let params: [ValueType; P] = params.try_into().expect("P parameters");
         let results: [ValueType; R] = results.try_into().expect("R results");
         new(store, ty, move |mut caller, raw| {
-            let (params, results) = if I32 {
-                ([ValueType::I32; P], [ValueType::I32; R])
-            } else {
-                (params, results)
-            };
             let mut args = [Value::I32(0); P];
-            let mut out = [Value::I32(0); R];
+            let mut out = results.map(ValueType::zero);
             call_host(
                 &mut caller,
                 index,
@@ -1258,14 +1254,20 @@ fn host_import(
     }
     let all_i32 = params.iter().chain(results).all(|t| *t == ValueType::I32);
     macro_rules! by_arity {
-        ($(($p:literal, $r:literal)),*) => {
+        ($(($($arg:ident)*; $p:literal, $r:literal)),*) => {
             match (params.len(), results.len(), all_i32) {
                 $(
                     ($p, $r, true) => {
-                        return sized::<$p, $r, true>(store, ty, index, name, params, results)
+                        return Func::wrap(
+                            store,
+                            move |mut caller: wasmtime::Caller<'_, StoreData>, $($arg: i32),*| {
+                                call_i32(&mut caller, index, &name, [$($arg),*])
+                                    .map(|out: [i32; $r]| unpack(out))
+                            },
+                        )
                     }
                     ($p, $r, false) => {
-                        return sized::<$p, $r, false>(store, ty, index, name, params, results)
+                        return sized::<$p, $r>(store, ty, index, name, params, results)
                     }
                 )*
                 _ => {}
@@ -1273,16 +1275,16 @@ fn host_import(
         };
     }
     by_arity!(
-        (0, 0),
-        (1, 0),
-        (2, 0),
-        (3, 0),
-        (4, 0),
-        (0, 1),
-        (1, 1),
-        (2, 1),
-        (3, 1),
-        (4, 1)
+        (; 0, 0),
+        (a; 1, 0),
+        (a b; 2, 0),
+        (a b c; 3, 0),
+        (a b c d; 4, 0),
+        (; 0, 1),
+        (a; 1, 1),
+        (a b; 2, 1),
+        (a b c; 3, 1),
+        (a b c d; 4, 1)
     );
     let (params, results): (Box<[ValueType]>, Box<[ValueType]>) = (params.into(), results.into());
     new(store, ty, move |mut caller, raw| {
@@ -1291,13 +1293,56 @@ fn host_import(
         let (mut arg_heap, mut out_heap) = (Vec::new(), Vec::new());
         let args = values_buf(&mut arg_inline, &mut arg_heap, params.len(), Value::I32(0));
         let out = values_buf(&mut out_inline, &mut out_heap, results.len(), Value::I32(0));
+        for (slot, t) in out.iter_mut().zip(results.iter()) {
+            *slot = t.zero();
+        }
         call_host(&mut caller, index, &name, &params, &results, raw, args, out)
     })
 }
 
+/// What a typed import returns for its results: nothing or one `i32`.
+trait Unpack {
+    type Out;
+    fn unpack(self) -> Self::Out;
+}
+impl Unpack for [i32; 0] {
+    type Out = ();
+    fn unpack(self) {}
+}
+impl Unpack for [i32; 1] {
+    type Out = i32;
+    fn unpack(self) -> i32 {
+        self[0]
+    }
+}
+fn unpack<U: Unpack>(out: U) -> U::Out {
+    out.unpack()
+}
+
+/// One guest call of an all-`i32` import (see `host_import`).
+#[inline(always)]
+fn call_i32<const P: usize, const R: usize>(
+    caller: &mut wasmtime::Caller<'_, StoreData>,
+    index: usize,
+    name: &Arc<str>,
+    args: [i32; P],
+) -> wasmtime::Result<[i32; R]> {
+    let mut out = [Value::I32(0); R];
+    dispatch(caller, index, name, &args.map(Value::I32), &mut out)?;
+    let mut results = [0; R];
+    #[allow(clippy::needless_range_loop)] // (an iterator did not unroll)
+    for i in 0..R {
+        results[i] = match out[i] {
+            Value::I32(x) => x,
+            v => return Err(wrong_result(name, i, v, ValueType::I32)),
+        };
+    }
+    Ok(results)
+}
+
 /// One guest call of import `index`: `raw` holds the parameters (typed as
 /// `param_types` say) and receives the results; `args` and `out` are
-/// scratch of the right lengths.
+/// scratch of the right lengths, `out` holding zeros of the result types.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn call_host(
@@ -1310,8 +1355,8 @@ fn call_host(
     args: &mut [Value],
     out: &mut [Value],
 ) -> wasmtime::Result<()> {
-    // Indexed loops: with the sizes and types constants (see
-    // `host_import`) they compile to straight moves.
+    // Indexed loops: with the sizes constants (see `host_import`) they
+    // compile to straight moves.
     for (i, slot) in args.iter_mut().enumerate() {
         // SAFETY: wasmtime passes the parameters initialized and typed as
         // the import's signature says.
@@ -1323,9 +1368,28 @@ fn call_host(
             ValueType::F64 => Value::F64(r.get_f64()),
         };
     }
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = result_types[i].zero();
+    dispatch(caller, index, name, args, out)?;
+    for (i, v) in out.iter().enumerate() {
+        raw[i] = std::mem::MaybeUninit::new(match (*v, result_types[i]) {
+            (Value::I32(x), ValueType::I32) => ValRaw::i32(x),
+            (Value::I64(x), ValueType::I64) => ValRaw::i64(x),
+            (Value::F32(x), ValueType::F32) => ValRaw::f32(x),
+            (Value::F64(x), ValueType::F64) => ValRaw::f64(x),
+            (v, t) => return Err(wrong_result(name, i, v, t)),
+        });
     }
+    Ok(())
+}
+
+/// Hands one import call to the run's [`Host`].
+#[inline(always)]
+fn dispatch(
+    caller: &mut wasmtime::Caller<'_, StoreData>,
+    index: usize,
+    name: &Arc<str>,
+    args: &[Value],
+    out: &mut [Value],
+) -> wasmtime::Result<()> {
     let data = caller.data();
     let (memory, host) = (data.memory, data.host);
     let Some(host) = host else {
@@ -1341,23 +1405,16 @@ fn call_host(
         store: caller.as_context_mut(),
     };
     host.call(index, args, out, &mut memory)
-        .map_err(|e| wasmtime::Error::new(HostFailure(e.0)))?;
-    for (i, v) in out.iter().enumerate() {
-        raw[i] = std::mem::MaybeUninit::new(match (*v, result_types[i]) {
-            (Value::I32(x), ValueType::I32) => ValRaw::i32(x),
-            (Value::I64(x), ValueType::I64) => ValRaw::i64(x),
-            (Value::F32(x), ValueType::F32) => ValRaw::f32(x),
-            (Value::F64(x), ValueType::F64) => ValRaw::f64(x),
-            (v, t) => {
-                return Err(wasmtime::Error::new(HostFailure(format!(
-                    "import {name} returned {} for result {i}, expected {}",
-                    v.ty().as_str(),
-                    t.as_str()
-                ))))
-            }
-        });
-    }
-    Ok(())
+        .map_err(|e| wasmtime::Error::new(HostFailure(e.0)))
+}
+
+#[cold]
+fn wrong_result(name: &str, i: usize, v: Value, t: ValueType) -> wasmtime::Error {
+    wasmtime::Error::new(HostFailure(format!(
+        "import {name} returned {} for result {i}, expected {}",
+        v.ty().as_str(),
+        t.as_str()
+    )))
 }
 
 fn raw_bits(v: Val) -> u64 {
