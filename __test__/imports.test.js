@@ -69,6 +69,29 @@ test('arguments: i32 and f32/f64 as numbers, i64 as bigint', () => {
   assert.ok(Object.is(calls[1][2], -0))
 })
 
+test('arguments: 8 (passed from the stack) and 10 (from the heap), in order and converted', async () => {
+  const params = (n) => Array.from({ length: n }, (_, i) => ['i32', 'i64', 'f32', 'f64'][i % 4]).join(' ')
+  const args = (n) =>
+    Array.from({ length: n }, (_, i) => `(${['i32', 'i64', 'f32', 'f64'][i % 4]}.const ${i % 4 === 2 ? i + 0.5 : -i})`).join(' ')
+  const module = await wat(`(module
+    (import "env" "eight" (func $eight (param ${params(8)}) (result i32)))
+    (import "env" "ten" (func $ten (param ${params(10)}) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "entry")
+      (i32.store (i32.const 0) (call $eight ${args(8)}))
+      (i32.store (i32.const 4) (call $ten ${args(10)}))))`)
+  const calls = []
+  const executor = new Executor(module, 1, {
+    eight: (...a) => calls.push(a) * 100 + a.length,
+    ten: (...a) => calls.push(a) * 100 + a.length,
+  })
+  assert.equal(executor.run(1_000_000), true)
+  const expected = (n) => Array.from({ length: n }, (_, i) => [0 - i, BigInt(-i), i + 0.5, 0 - i][i % 4])
+  assert.deepEqual(calls, [expected(8), expected(10)])
+  const stored = executor.readMemory(0, 8)
+  assert.deepEqual([stored.readInt32LE(0), stored.readInt32LE(4)], [108, 210])
+})
+
 /** Runs export `ty` with the `r<ty>` import returning `value`; reads the stored result. */
 function result(ty, value) {
   const executor = runEntry(ty, env({ [`r${ty}`]: () => value }))

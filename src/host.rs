@@ -325,6 +325,9 @@ pub struct JsWasi {
 }
 
 /// Calls `function` with `argv` and `this` undefined.
+/// Import arguments up to this many are passed from the stack.
+const INLINE_ARGS: usize = 8;
+
 fn call_function<'env>(
     env: &'env Env,
     function: sys::napi_value,
@@ -384,11 +387,23 @@ impl JsHost<'_> {
     ) -> Result<()> {
         let env = self.env;
         let function = import.function.get(env)?;
-        let argv = args
-            .iter()
-            .map(|a| to_js(env, *a).map(|v| v.raw()))
-            .collect::<Result<Vec<_>>>()?;
-        let returned = call_function(env, function, &argv)?;
+        // Up to 8 arguments on the stack (a vector cost a malloc and a
+        // free per import call).
+        let mut inline = [std::ptr::null_mut(); INLINE_ARGS];
+        let heap;
+        let argv: &[sys::napi_value] = if args.len() <= INLINE_ARGS {
+            for (slot, a) in inline.iter_mut().zip(args) {
+                *slot = to_js(env, *a)?.raw();
+            }
+            &inline[..args.len()]
+        } else {
+            heap = args
+                .iter()
+                .map(|a| to_js(env, *a).map(|v| v.raw()))
+                .collect::<Result<Vec<_>>>()?;
+            &heap
+        };
+        let returned = call_function(env, function, argv)?;
         results_from_js(
             env,
             returned,
