@@ -212,12 +212,15 @@ pub fn to_js(env: &Env, value: core::Value) -> Result<Unknown<'_>> {
 /// like propagate; a non-bigint for i64 is a `TypeError` as in
 /// `BigInt.asIntN(64, v)`.
 pub fn from_js(env: &Env, value: Unknown, ty: core::ValueType) -> Result<core::Value> {
+    // A number is read as it is (the usual return value of an import);
+    // anything else goes through ToNumber first (`valueOf`, strings, ...).
     Ok(match ty {
-        core::ValueType::I32 => core::Value::I32(value.coerce_to_number()?.get_int32()?),
-        core::ValueType::F32 => {
-            core::Value::F32((value.coerce_to_number()?.get_double()? as f32).to_bits())
-        }
-        core::ValueType::F64 => core::Value::F64(value.coerce_to_number()?.get_double()?.to_bits()),
+        core::ValueType::I32 => core::Value::I32(match number_i32(env, &value) {
+            Some(x) => x,
+            None => value.coerce_to_number()?.get_int32()?,
+        }),
+        core::ValueType::F32 => core::Value::F32((number_f64(env, &value)? as f32).to_bits()),
+        core::ValueType::F64 => core::Value::F64(number_f64(env, &value)?.to_bits()),
         core::ValueType::I64 => {
             let value = if value.get_type()? == ValueType::BigInt {
                 value
@@ -240,6 +243,28 @@ pub fn from_js(env: &Env, value: Unknown, ty: core::ValueType) -> Result<core::V
             } as i64)
         }
     })
+}
+
+/// ToInt32 of `value` if it is a number (Node-API's `napi_get_value_int32`
+/// wraps to 32 bits and maps NaN and infinities to 0, as ToInt32 does);
+/// `None` for any other type.
+fn number_i32(env: &Env, value: &Unknown) -> Option<i32> {
+    let mut out = 0;
+    // SAFETY: a plain Node-API query; for a non-number it returns
+    // `napi_number_expected` without throwing.
+    let status = unsafe { sys::napi_get_value_int32(env.raw(), value.raw(), &mut out) };
+    (status == sys::Status::napi_ok).then_some(out)
+}
+
+/// ToNumber of `value`: read directly if it is a number, else coerced.
+fn number_f64(env: &Env, value: &Unknown) -> Result<f64> {
+    let mut out = 0.0;
+    // SAFETY: as in `number_i32`.
+    let status = unsafe { sys::napi_get_value_double(env.raw(), value.raw(), &mut out) };
+    if status == sys::Status::napi_ok {
+        return Ok(out);
+    }
+    value.coerce_to_number()?.get_double()
 }
 
 /// Converts what an import returned into its wasm results: ignored for no
