@@ -672,3 +672,65 @@ fn a_trap_uses_up_its_runs_gas_and_comes_at_the_same_point_in_every_slicing() {
         assert!(lo > 20, "{name}: {lo}");
     }
 }
+
+/// A finished run's gas is the count of the instructions it ran (1 each,
+/// +10 per host call), also where a `br_if` leaves runs the instrumenter
+/// charged in advance: a run that ends in a `br_if` charges the run after
+/// it too, and the branch's taken path gives that back. Counted by hand
+/// below; in every slicing (`check`).
+#[test]
+fn gas_of_br_if_exits_is_the_instructions_run() {
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (memory 1)
+      (data (i32.const 0) "ab\00")
+      (data (i32.const 8) "ab\00")
+      (data (i32.const 16) "abd\00")
+      (data (i32.const 24) "abc\00")
+      ;; Runs: body 2 (block, loop); loop 9 up to `br_if $done`, then 12
+      ;; (charged with the 9); after the block 3.
+      ;; "ab" vs "ab": 2 + 21 + 21 + 9 (taken) + 3 = 56.
+      ;; "abd" vs "abc": 2 + 21 + 21 + 21 (falls out) + 3 = 68.
+      (func $strcmp (param $p i32) (param $q i32) (result i32) (local $a i32) (local $b i32)
+        (block $done
+          (loop $next
+            (local.set $a (i32.load8_u (local.get $p)))
+            (local.set $b (i32.load8_u (local.get $q)))
+            (br_if $done (i32.eqz (local.get $a)))
+            (local.set $p (i32.add (local.get $p) (i32.const 1)))
+            (local.set $q (i32.add (local.get $q) (i32.const 1)))
+            (br_if $next (i32.eq (local.get $a) (local.get $b)))))
+        (i32.sub (local.get $a) (local.get $b)))
+      ;; A leaf (charges the gas global): block + its first run 8, `then` 2,
+      ;; the run of the br_if 4 (charged with the next 4), last run 1.
+      ;; -1: 8 + 2 = 10; -5: 8 + 4 + 1 = 13; 3: 8 + 4 + 4 + 1 = 17.
+      (func $clamp (param $x i32) (result i32)
+        (block $b
+          (local.set $x (i32.add (local.get $x) (i32.const 1)))
+          (if (i32.eqz (local.get $x)) (then (return (i32.const 99))))
+          (br_if $b (i32.lt_s (local.get $x) (i32.const 0)))
+          (local.set $x (i32.mul (local.get $x) (i32.const 2))))
+        (local.get $x))
+      ;; A br_if that carries a value (charged on its own): 8, then 5 for
+      ;; the br_if's run, 2 after it. 20: 8 + 5 = 13; 0: 8 + 5 + 2 = 15.
+      (func $pick (param $x i32) (result i32)
+        (block $b (result i32)
+          (local.set $x (i32.add (local.get $x) (i32.const 1)))
+          (if (i32.eqz (local.get $x)) (then (return (i32.const 77))))
+          (br_if $b (i32.const 5) (i32.gt_s (local.get $x) (i32.const 10)))
+          (drop)
+          (i32.const 6)))
+      (func (export "entry")
+        (call $out (call $strcmp (i32.const 0) (i32.const 8)))
+        (call $out (call $strcmp (i32.const 16) (i32.const 24)))
+        (call $out (call $clamp (i32.const -1)))
+        (call $out (call $clamp (i32.const -5)))
+        (call $out (call $clamp (i32.const 3)))
+        (call $out (call $pick (i32.const 20)))
+        (call $out (call $pick (i32.const 0)))))"#;
+    check(wat, &i32s(&[0, 1, 99, -4, 8, 5, 6]));
+    let full = run_unlimited(&program(wat));
+    // entry 2 * (4 + 10) + 5 * (3 + 10) = 93; strcmp 56 + 68; clamp
+    // 10 + 13 + 17; pick 13 + 15.
+    assert_eq!(full.gas_used, 93 + 56 + 68 + 10 + 13 + 17 + 13 + 15);
+}

@@ -899,6 +899,82 @@ impl FuncPass<'_> {
         code
     }
 
+    /// The check of loop header `k`, whose run costs `cost`: the same test
+    /// as [`Self::check_site`]'s, written `if (gas < cost)` on the balance
+    /// before the charge (equal to `gas - cost < 0`: balances stay far from
+    /// the ends of the i64 range). Cranelift compiles that to one compare
+    /// with the constant and a branch, and the charge itself then merges
+    /// with the next run's charge; `gas - cost < 0` kept the charged
+    /// balance in a register of its own and tested it separately.
+    ///
+    /// `extra` is charged after the check: the runs after the header's that
+    /// it pays for (see `refund_at` in [`Self::process_seq`]); a pause at
+    /// the header saves the balance without it.
+    fn check_loop_header(
+        &self,
+        st: &mut State<'_>,
+        k: u32,
+        cost: u64,
+        extra: u64,
+        dead: &[Overwrite],
+    ) -> Vec<(Instr, InstrLocId)> {
+        let unwinding = self.pause_at(st, k, dead);
+        let empty = new_seq(st.func, vec![]);
+        let mut code = vec![
+            lget(st.gas_tmp),
+            const_i64(cost as i64),
+            binop(BinaryOp::I64LtS),
+        ];
+        if cost > 0 {
+            code.extend(self.charge(st, cost));
+        }
+        code.push(synth(IfElse {
+            consequent: unwinding,
+            alternative: empty,
+        }));
+        if extra > 0 {
+            code.extend(self.charge(st, extra));
+        }
+        code
+    }
+
+    /// Gives `amount` back to the balance (the taken path of a `br_if`
+    /// whose fall-through runs were charged in advance).
+    fn refund(&self, st: &State<'_>, amount: u64) -> Vec<(Instr, InstrLocId)> {
+        let (get, set) = if st.gas_in_local {
+            (lget(st.gas_tmp), lset(st.gas_tmp))
+        } else {
+            (gget(self.ids.gas), gset(self.ids.gas))
+        };
+        vec![get, const_i64(amount as i64), binop(BinaryOp::I64Add), set]
+    }
+
+    /// Whether `instr` reads the balance or hands it on (so the runs
+    /// before it cannot charge in advance for the runs after it): calls
+    /// write it back for the callee, dynamic-cost operators check it, and
+    /// a `return` or an unconditional branch ends the sequence's runs.
+    fn reads_balance(&self, instr: &Instr) -> bool {
+        matches!(
+            instr,
+            Instr::Call(_)
+                | Instr::CallIndirect(_)
+                | Instr::ReturnCall(_)
+                | Instr::ReturnCallIndirect(_)
+                | Instr::Return(_)
+                | Instr::Br(_)
+                | Instr::BrTable(_)
+                | Instr::Unreachable(_)
+        ) || self.dynamic_cost(instr).is_some()
+    }
+
+    /// Whether a branch to `label` carries no values, so a `br_if` to it
+    /// can become `if (refund; br)`.
+    fn plain_label(&self, st: &State<'_>, label: InstrSeqId) -> bool {
+        let label = st.retarget(label);
+        st.labels.contains_key(&label)
+            || matches!(st.func.block(label).ty, InstrSeqType::Simple(None))
+    }
+
     /// The balance after charging `cost`, left on the stack: from the
     /// global at function entry, from the gas local elsewhere.
     fn charged_gas(
@@ -1010,11 +1086,12 @@ impl FuncPass<'_> {
         };
         let old = std::mem::take(&mut st.func.block_mut(seq).instrs);
         let ends_diverging = old.last().map(|(i, _)| diverges(i)).unwrap_or(false);
-        // Run starts and their costs.
-        let mut run_cost: HashMap<usize, u64> = HashMap::new();
+        // Runs: (start, cost, whether the next run can be charged with it).
+        let mut runs: Vec<(usize, u64, bool)> = Vec::new();
         {
             let mut start = 0usize;
             let mut cost = 0u64;
+            let mut quiet = true;
             for (idx, (instr, _)) in old.iter().enumerate() {
                 cost += self.instr_cost(instr);
                 if let Instr::Block(b) = instr {
@@ -1023,15 +1100,63 @@ impl FuncPass<'_> {
                     cost += self.first_run_cost(st, b.seq);
                     st.prepaid.insert(b.seq);
                 }
+                quiet &= !self.reads_balance(instr);
                 let ends = matches!(
                     instr,
                     Instr::Block(_) | Instr::Loop(_) | Instr::IfElse(_) | Instr::BrIf(_)
                 );
                 if ends || idx + 1 == old.len() {
-                    run_cost.insert(start, cost);
+                    let merges =
+                        quiet && matches!(instr, Instr::BrIf(b) if self.plain_label(st, b.block));
+                    runs.push((start, cost, merges));
                     start = idx + 1;
                     cost = 0;
+                    quiet = true;
                 }
+            }
+        }
+        // Run starts and their charges. A run that ends in a `br_if` and
+        // reads no balance (no call, no dynamic-cost operator) also charges
+        // the run after it, and the `br_if`'s taken path gives that back
+        // (`refund_at`): the balance is the same as before wherever it is
+        // read, and the fall-through path, usually a loop's, has one charge
+        // instead of two (Cranelift also kept the first charge's balance in
+        // a register of its own for the branch). Not into the entry's or a
+        // prepaid first run, whose charges are made elsewhere; a loop
+        // header checks its own run's cost and charges the rest after
+        // (`header_extra`).
+        let mut run_cost: HashMap<usize, u64> = HashMap::new();
+        let mut refund_at: HashMap<usize, u64> = HashMap::new();
+        let mut header_extra = 0u64;
+        {
+            let can_lead = |i: usize| {
+                i > 0 || !(matches!(kind, SeqKind::FunctionBody) || st.prepaid.contains(&seq))
+            };
+            let mut i = 0;
+            while i < runs.len() {
+                let mut j = i;
+                let mut total = runs[i].1;
+                if can_lead(i) {
+                    while runs[j].2 && j + 1 < runs.len() {
+                        j += 1;
+                        total += runs[j].1;
+                    }
+                }
+                // Each merged `br_if` (the instruction before a merged
+                // run's start) refunds what the group charged for the runs
+                // from there on.
+                let mut rest = total - runs[i].1;
+                for &(start, cost, _) in &runs[i + 1..=j] {
+                    refund_at.insert(start - 1, rest);
+                    rest -= cost;
+                }
+                if i == 0 && matches!(kind, SeqKind::Loop) {
+                    run_cost.insert(0, runs[0].1);
+                    header_extra = total - runs[0].1;
+                } else {
+                    run_cost.insert(runs[i].0, total);
+                }
+                i = j + 1;
             }
         }
 
@@ -1083,9 +1208,8 @@ impl FuncPass<'_> {
             SeqKind::Loop => {
                 let k = self.alloc_site(st);
                 st.header_cost.insert(seq, first_cost);
-                let charge = self.charged_gas(st, first_cost, false);
                 let dead = st.loop_dead.remove(&seq).unwrap_or_default();
-                let code = self.check_site(st, k, charge, &dead);
+                let code = self.check_loop_header(st, k, first_cost, header_extra, &dead);
                 items.push(Item::Site(code));
             }
             _ => {}
@@ -1289,7 +1413,19 @@ impl FuncPass<'_> {
                         cur.push(lget(c));
                         st.pool.put(st.locals, &[c]);
                     }
-                    cur.push((Instr::BrIf(BrIf { block }), loc));
+                    match refund_at.get(&idx) {
+                        Some(&amount) => {
+                            let mut taken = self.refund(st, amount);
+                            taken.push((Instr::Br(Br { block }), loc));
+                            let taken = new_seq(st.func, taken);
+                            let empty = new_seq(st.func, vec![]);
+                            cur.push(synth(IfElse {
+                                consequent: taken,
+                                alternative: empty,
+                            }));
+                        }
+                        None => cur.push((Instr::BrIf(BrIf { block }), loc)),
+                    }
                 }
                 Instr::BrTable(BrTable { blocks, default }) => {
                     let blocks: Box<[InstrSeqId]> =

@@ -136,10 +136,11 @@
                         loop ;; label = @11
                           local.get 6
                           i64.const 9
-                          i64.sub
-                          local.tee 6
-                          i64.const 0
                           i64.lt_s
+                          local.get 6
+                          i64.const 9
+                          i64.sub
+                          local.set 6
                           if ;; label = @12
                             local.get 0
                             local.tee 2
@@ -150,6 +151,10 @@
                             br 11 (;@1;)
                           else
                           end
+                          local.get 6
+                          i64.const 12
+                          i64.sub
+                          local.set 6
                           local.get 0
                           i32.load8_u
                           local.set 2
@@ -158,11 +163,14 @@
                           local.set 3
                           local.get 2
                           i32.eqz
-                          br_if 2 (;@9;)
-                          local.get 6
-                          i64.const 12
-                          i64.sub
-                          local.set 6
+                          if ;; label = @12
+                            local.get 6
+                            i64.const 12
+                            i64.add
+                            local.set 6
+                            br 3 (;@9;)
+                          else
+                          end
                           local.get 0
                           i32.const 1
                           i32.add
@@ -194,10 +202,11 @@
                       loop ;; label = @10
                         local.get 6
                         i64.const 9
-                        i64.sub
-                        local.tee 6
-                        i64.const 0
                         i64.lt_s
+                        local.get 6
+                        i64.const 9
+                        i64.sub
+                        local.set 6
                         if ;; label = @11
                           local.get 0
                           local.tee 2
@@ -208,6 +217,10 @@
                           br 9 (;@2;)
                         else
                         end
+                        local.get 6
+                        i64.const 12
+                        i64.sub
+                        local.set 6
                         local.get 0
                         i32.load8_u
                         local.set 2
@@ -216,11 +229,14 @@
                         local.set 3
                         local.get 2
                         i32.eqz
-                        br_if 2 (;@8;)
-                        local.get 6
-                        i64.const 12
-                        i64.sub
-                        local.set 6
+                        if ;; label = @11
+                          local.get 6
+                          i64.const 12
+                          i64.add
+                          local.set 6
+                          br 3 (;@8;)
+                        else
+                        end
                         local.get 0
                         i32.const 1
                         i32.add

@@ -170,10 +170,11 @@
                         loop ;; label = @11
                           local.get 9
                           i64.const 15
-                          i64.sub
-                          local.tee 9
-                          i64.const 0
                           i64.lt_s
+                          local.get 9
+                          i64.const 15
+                          i64.sub
+                          local.set 9
                           if ;; label = @12
                             i32.const 1
                             global.set 2
@@ -320,10 +321,11 @@
                       loop ;; label = @10
                         local.get 9
                         i64.const 15
-                        i64.sub
-                        local.tee 9
-                        i64.const 0
                         i64.lt_s
+                        local.get 9
+                        i64.const 15
+                        i64.sub
+                        local.set 9
                         if ;; label = @11
                           i32.const 1
                           global.set 2

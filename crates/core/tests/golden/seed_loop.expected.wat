@@ -116,10 +116,11 @@
                     loop ;; label = @9
                       local.get 3
                       i64.const 20
-                      i64.sub
-                      local.tee 3
-                      i64.const 0
                       i64.lt_s
+                      local.get 3
+                      i64.const 20
+                      i64.sub
+                      local.set 3
                       if ;; label = @10
                         i32.const 1
                         global.set 2
@@ -145,10 +146,11 @@
                   loop ;; label = @8
                     local.get 3
                     i64.const 20
-                    i64.sub
-                    local.tee 3
-                    i64.const 0
                     i64.lt_s
+                    local.get 3
+                    i64.const 20
+                    i64.sub
+                    local.set 3
                     if ;; label = @9
                       i32.const 1
                       global.set 2
