@@ -303,20 +303,47 @@ test('gas of every wrong type is refused and runs nothing', () => {
   assert.equal(executor.run(Number.MAX_SAFE_INTEGER), true)
 })
 
-test('methods called on something that is not an Executor throw, nothing crashes', () => {
+test('methods called on something that is not an Executor throw ERR_INVALID_THIS, nothing crashes', () => {
   const fakes = [{}, Object.create(Executor.prototype), 5, null, undefined, structuredClone(new Executor(countWasm(), 2, noop))]
+  // An object that is another class's (a Map's internals are not ours),
+  // dressed as an Executor.
+  fakes.push(Object.setPrototypeOf(new Map(), Executor.prototype))
   const methods = ['run', 'serializeMemory', 'snapshotJson', 'deserializeMemory', 'readMemory', 'writeMemory', 'free']
+  const getters = ['status', 'gasUsed', 'gasBalance', 'memorySize', 'stdout', 'stderr', 'exitCode']
   for (const fake of fakes) {
     for (const name of methods) {
-      assert.throws(() => Executor.prototype[name].call(fake, 0, 0), `${name} on ${String(fake)}`)
+      throwsCode(() => Executor.prototype[name].call(fake, 0, 0), TypeError, 'ERR_INVALID_THIS', new RegExp(`^Executor\\.prototype\\.${name}\\(\\) called on a value that is not an Executor`))
     }
-    for (const name of ['status', 'gasUsed', 'gasBalance', 'memorySize']) {
+    for (const name of getters) {
       const getter = Object.getOwnPropertyDescriptor(Executor.prototype, name).get
-      assert.throws(() => getter.call(fake), `${name} on ${String(fake)}`)
+      throwsCode(() => getter.call(fake), TypeError, 'ERR_INVALID_THIS', new RegExp(`getter ${name} called on a value that is not an Executor`))
     }
   }
-  // The real ones still work.
+  // The real ones still work, also as instances of a subclass.
   assert.equal(new Executor(countWasm(), 2, noop).run(Number.MAX_SAFE_INTEGER), true)
+  class Computer extends Executor {}
+  const computer = new Computer(countWasm(), 2, noop)
+  assert.equal(computer.run(1000), false)
+  assert.equal(computer.status, 'paused')
+  const copy = new Computer(countWasm(), 2, noop)
+  copy.deserializeMemory(computer.serializeMemory())
+  assert.equal(copy.gasUsed, computer.gasUsed)
+})
+
+test('the methods look like class methods: named, writable, configurable', () => {
+  for (const name of ['run', 'serializeMemory', 'snapshotJson', 'deserializeMemory', 'readMemory', 'writeMemory', 'free']) {
+    const descriptor = Object.getOwnPropertyDescriptor(Executor.prototype, name)
+    assert.equal(typeof descriptor.value, 'function', name)
+    assert.equal(descriptor.value.name, name)
+    assert.equal(descriptor.writable, true)
+    assert.equal(descriptor.configurable, true)
+  }
+  for (const name of ['status', 'gasUsed', 'gasBalance', 'memorySize', 'stdout', 'stderr', 'exitCode']) {
+    const descriptor = Object.getOwnPropertyDescriptor(Executor.prototype, name)
+    assert.equal(typeof descriptor.get, 'function', name)
+    assert.equal(descriptor.set, undefined)
+    assert.equal(descriptor.configurable, true)
+  }
 })
 
 // What the WebAssembly JS API does with each value an import returns, per

@@ -24,6 +24,7 @@ pub const ERR_EXECUTOR_BUSY: &str = "ERR_EXECUTOR_BUSY";
 pub const ERR_EXECUTOR_FREED: &str = "ERR_EXECUTOR_FREED";
 pub const ERR_INTERNAL: &str = "ERR_INTERNAL";
 pub const ERR_CONSTRUCT_CALL_REQUIRED: &str = "ERR_CONSTRUCT_CALL_REQUIRED";
+pub const ERR_INVALID_THIS: &str = "ERR_INVALID_THIS";
 
 /// Builds a JS error of `class` whose `code` property is `code`, plus extra
 /// string properties, and returns it as a napi error that throws that very

@@ -5,6 +5,7 @@
 
 mod convert;
 mod error;
+mod fast;
 mod host;
 mod wasi;
 
@@ -22,6 +23,13 @@ use error::{
     core_error, invalid_type, js_error, panic_error, ErrorClass, ERR_CONSTRUCT_CALL_REQUIRED,
 };
 use host::{resolve_imports, CallbackMemory, JsHost, JsImport, JsWasi, Retained, WeakValue};
+
+/// Runs when the module loads, after napi-rs has defined the classes: puts
+/// the direct method callbacks on `Executor.prototype` (see `fast.rs`).
+#[napi(module_exports)]
+pub fn install_entry_points(exports: Object, env: Env) -> Result<()> {
+    fast::install(&env, &exports)
+}
 
 /// Gas costs of the metered operations. In `options.costs` every field is
 /// optional and a missing one keeps its default; `defaultCosts()` returns
