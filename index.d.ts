@@ -61,7 +61,9 @@ export declare class Executor {
    * status) as a binary snapshot, to continue with `deserializeMemory` in
    * any Executor of the same module and options, in this or another
    * process. `undefined` once trapped. `ERR_EXECUTOR_BUSY` from inside an
-   * import.
+   * import. A snapshot of up to 4 KiB is a slice of Node's shared Buffer
+   * pool, like a small `Buffer.from(...)`: its `.buffer` is the pool, so
+   * read it with `byteOffset` and `length`.
    */
   serializeMemory(): Buffer | undefined
   /**
@@ -143,6 +145,8 @@ export declare class Executor {
    * A copy of `length` bytes of guest memory from `offset`. Works inside
    * import callbacks too (e.g. to read a string the guest passes).
    * `RangeError` `ERR_OUT_OF_BOUNDS` when the range is outside the memory.
+   * Up to 4 KiB are a slice of Node's shared Buffer pool, as with
+   * `serializeMemory`.
    */
   readMemory(offset: number, length: number): Buffer
   /**

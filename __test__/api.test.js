@@ -142,6 +142,77 @@ test('readMemory and writeMemory copy bytes in and out; the guest sees the write
   assert.deepEqual(reports, [0x12345678])
 })
 
+test('readMemory returns the bytes at every size (pooled, copied and external Buffers)', async () => {
+  const executor = new Executor(await wat('(module (memory (export "memory") 4) (func (export "entry")))'), 4)
+  const pattern = Buffer.alloc(3 * 65536)
+  for (let i = 0; i < pattern.length; i++) pattern[i] = (i * 7 + (i >> 8)) & 0xff
+  executor.writeMemory(0, pattern)
+  const reads = []
+  for (const length of [0, 1, 600, 4095, 4096, 4097, 65535, 65536, 65537, 2 * 65536]) {
+    const offset = 13
+    const bytes = executor.readMemory(offset, length)
+    assert.ok(Buffer.isBuffer(bytes))
+    assert.equal(bytes.length, length)
+    assert.ok(bytes.equals(pattern.subarray(offset, offset + length)), `length ${length}`)
+    reads.push([bytes, Buffer.from(bytes)])
+  }
+  // Small reads share Node's pool: none overwrote another.
+  for (const [bytes, copy] of reads) assert.ok(bytes.equals(copy))
+})
+
+test('small snapshots come from Node\'s Buffer pool and never alias each other', () => {
+  const wasm = countWasm()
+  const executor = new Executor(wasm, 2, noop)
+  const taken = []
+  for (let k = 0; k < 50; k++) {
+    executor.run(997)
+    const snapshot = executor.serializeMemory()
+    assert.ok(Buffer.isBuffer(snapshot))
+    taken.push([snapshot, Buffer.from(snapshot), executor.gasUsed])
+  }
+  for (const [snapshot, copy, gasUsed] of taken) {
+    assert.ok(snapshot.equals(copy))
+    const target = new Executor(wasm, 2, noop)
+    target.deserializeMemory(snapshot)
+    assert.equal(target.gasUsed, gasUsed)
+  }
+})
+
+test('a Buffer.allocUnsafe replaced before the addon loads is not trusted', () => {
+  const { spawnSync } = require('node:child_process')
+  const path = require('node:path')
+  // The replacement misbehaves only while the executors are used (Node's
+  // own module loading needs a working allocUnsafe).
+  const throwingInstanceof = `(Object.defineProperty(Buffer, Symbol.hasInstance, {
+    configurable: true,
+    value(v) { if (broken) throw new Error('no'); return Function.prototype[Symbol.hasInstance].call(this, v) },
+  }), original(n))`
+  for (const bad of ['Buffer.alloc(1)', '(() => { throw new Error("no") })()', 'new Uint8Array(n)', throwingInstanceof]) {
+    const script = `
+      const original = Buffer.allocUnsafe
+      let broken = false
+      Buffer.allocUnsafe = (n) => (broken ? ${bad} : original(n))
+      const { Executor } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      const wasm = require('node:fs').readFileSync(${JSON.stringify(path.join(__dirname, '..', 'examples', 'count.wasm'))})
+      const printed = []
+      broken = true
+      const a = new Executor(wasm, 2, { print: (n) => printed.push(n) })
+      a.run(5000)
+      const snapshot = a.serializeMemory()
+      const b = new Executor(wasm, 2, { print: (n) => printed.push(n) })
+      b.deserializeMemory(snapshot)
+      while (!b.run(100000));
+      const read = b.readMemory(0, 8)
+      broken = false
+      if (!Buffer.isBuffer(snapshot) || !Buffer.isBuffer(read) || read.length !== 8) throw new Error('not Buffers')
+      process.stdout.write(String(printed.length))
+    `
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+    assert.equal(child.status, 0, child.stderr)
+    assert.equal(child.stdout, '100000')
+  }
+})
+
 test('snapshotJson: the same state as JSON text, accepted by deserializeMemory', () => {
   const wasm = countWasm()
   const printed = []

@@ -18,7 +18,7 @@ use napi_derive::napi;
 
 use wasm_sandbox_core as core;
 
-use convert::{bytes_view, describe, gas_arg, integer_arg, BytesView};
+use convert::{bytes_view, describe, gas_arg, integer_arg, BytesView, JsBytes};
 use error::{
     core_error, invalid_type, js_error, panic_error, ErrorClass, ERR_CONSTRUCT_CALL_REQUIRED,
 };
@@ -28,6 +28,7 @@ use host::{resolve_imports, CallbackMemory, JsHost, JsImport, JsWasi, Retained, 
 /// the direct method callbacks on `Executor.prototype` (see `fast.rs`).
 #[napi(module_exports)]
 pub fn install_entry_points(exports: Object, env: Env) -> Result<()> {
+    convert::keep_alloc_unsafe(&env)?;
     fast::install(&env, &exports)
 }
 
@@ -387,9 +388,6 @@ fn is_wrapped(env: &Env, object: &Object) -> bool {
     status == napi::sys::Status::napi_ok
 }
 
-/// Snapshots up to this size are copied into V8-owned Buffers.
-const SMALL_BUFFER_BYTES: usize = 64 * 1024;
-
 /// Largest offset or length `readMemory`/`writeMemory` take.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
@@ -554,27 +552,18 @@ impl Executor {
     /// status) as a binary snapshot, to continue with `deserializeMemory` in
     /// any Executor of the same module and options, in this or another
     /// process. `undefined` once trapped. `ERR_EXECUTOR_BUSY` from inside an
-    /// import.
+    /// import. A snapshot of up to 4 KiB is a slice of Node's shared Buffer
+    /// pool, like a small `Buffer.from(...)`: its `.buffer` is the pool, so
+    /// read it with `byteOffset` and `length`.
     #[napi(ts_return_type = "Buffer | undefined")]
-    pub fn serialize_memory<'env>(
-        &self,
-        env: &'env Env,
-    ) -> Result<Either3<BufferSlice<'env>, Buffer, ()>> {
+    pub fn serialize_memory(&self, env: &Env) -> Result<Either<JsBytes, ()>> {
         let mut inner = self.inner_mut(env, "serializeMemory()")?;
         self.guarded(env, || {
             if inner.status() == core::Status::Trapped {
-                return Ok(Either3::C(()));
+                return Ok(Either::B(()));
             }
             let snapshot = inner.snapshot().map_err(|e| core_error(env, &e))?;
-            let bytes = snapshot.to_bytes();
-            // A small snapshot is copied into a V8-owned Buffer: cheaper than
-            // an external one (finalizer, external-memory accounting); a large
-            // one is handed over without a copy.
-            if bytes.len() <= SMALL_BUFFER_BYTES {
-                Ok(Either3::A(BufferSlice::copy_from(env, &bytes)?))
-            } else {
-                Ok(Either3::B(bytes.into()))
-            }
+            Ok(Either::A(JsBytes(snapshot.to_bytes())))
         })
     }
 
@@ -695,10 +684,10 @@ impl Executor {
     /// snapshot. `undefined` without WASI. `ERR_EXECUTOR_BUSY` from inside
     /// an import.
     #[napi(getter, ts_return_type = "Buffer | undefined")]
-    pub fn stdout(&self, env: Env) -> Result<Either<Buffer, ()>> {
+    pub fn stdout(&self, env: Env) -> Result<Either<JsBytes, ()>> {
         let inner = self.inner_ref(&env, "stdout")?;
         Ok(match inner.stdout() {
-            Some(bytes) => Either::A(bytes.to_vec().into()),
+            Some(bytes) => Either::A(JsBytes(bytes.to_vec())),
             None => Either::B(()),
         })
     }
@@ -708,10 +697,10 @@ impl Executor {
     /// snapshot. `undefined` without WASI. `ERR_EXECUTOR_BUSY` from inside
     /// an import.
     #[napi(getter, ts_return_type = "Buffer | undefined")]
-    pub fn stderr(&self, env: Env) -> Result<Either<Buffer, ()>> {
+    pub fn stderr(&self, env: Env) -> Result<Either<JsBytes, ()>> {
         let inner = self.inner_ref(&env, "stderr")?;
         Ok(match inner.stderr() {
-            Some(bytes) => Either::A(bytes.to_vec().into()),
+            Some(bytes) => Either::A(JsBytes(bytes.to_vec())),
             None => Either::B(()),
         })
     }
@@ -741,8 +730,13 @@ impl Executor {
     /// A copy of `length` bytes of guest memory from `offset`. Works inside
     /// import callbacks too (e.g. to read a string the guest passes).
     /// `RangeError` `ERR_OUT_OF_BOUNDS` when the range is outside the memory.
-    #[napi(ts_args_type = "offset: number, length: number")]
-    pub fn read_memory(&self, env: Env, offset: Unknown, length: Unknown) -> Result<Buffer> {
+    /// Up to 4 KiB are a slice of Node's shared Buffer pool, as with
+    /// `serializeMemory`.
+    #[napi(
+        ts_args_type = "offset: number, length: number",
+        ts_return_type = "Buffer"
+    )]
+    pub fn read_memory(&self, env: Env, offset: Unknown, length: Unknown) -> Result<JsBytes> {
         let offset = integer_arg(&env, offset, "offset", 0.0, MAX_SAFE_INTEGER)? as u64;
         let length = integer_arg(&env, length, "length", 0.0, MAX_SAFE_INTEGER)? as u64;
         self.guarded(&env, || {
@@ -755,7 +749,7 @@ impl Executor {
                     .inner_mut(&env, "readMemory()")?
                     .read_memory(offset, length),
             };
-            bytes.map(Buffer::from).map_err(|e| core_error(&env, &e))
+            bytes.map(JsBytes).map_err(|e| core_error(&env, &e))
         })
     }
 
