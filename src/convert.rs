@@ -361,7 +361,9 @@ pub fn keep_alloc_unsafe(env: &Env) -> Result<()> {
     if buffer.get_type()? != ValueType::Function {
         return Ok(());
     }
-    let alloc: Unknown = buffer.coerce_to_object()?.get_named_property("allocUnsafe")?;
+    let alloc: Unknown = buffer
+        .coerce_to_object()?
+        .get_named_property("allocUnsafe")?;
     if alloc.get_type()? != ValueType::Function {
         return Ok(());
     }

@@ -69,7 +69,10 @@ unsafe fn receiver<'a, const N: usize>(
         )
     };
     if status != sys::Status::napi_ok {
-        return Err(Error::new(Status::GenericFailure, "napi_get_cb_info failed"));
+        return Err(Error::new(
+            Status::GenericFailure,
+            "napi_get_cb_info failed",
+        ));
     }
     let invalid = || {
         js_error(
@@ -228,7 +231,10 @@ pub fn install(env: &Env, exports: &Object) -> Result<()> {
                 )
             };
             if status != sys::Status::napi_ok {
-                return Err(Error::new(Status::GenericFailure, "napi_create_function failed"));
+                return Err(Error::new(
+                    Status::GenericFailure,
+                    "napi_create_function failed",
+                ));
             }
             descriptor.attributes |= sys::PropertyAttributes::writable;
         }
