@@ -280,8 +280,10 @@ fn parse_options<'env>(env: &Env, value: Option<Unknown<'env>>) -> Result<Parsed
 /// or another process — can continue (`deserializeMemory`).
 #[napi]
 pub struct Executor {
-    /// `None` once freed (`free()`).
-    inner: RefCell<Option<core::Executor>>,
+    /// `None` once freed (`free()`). Boxed, so that `free()` gives its
+    /// memory back at once: the rest of this struct waits for V8 to collect
+    /// the JS object.
+    inner: RefCell<Option<Box<core::Executor>>>,
     /// Per guest import: its JS function (`None` when WASI serves it).
     imports: Vec<Option<JsImport>>,
     /// The `options.wasi` callbacks.
@@ -348,12 +350,14 @@ impl Executor {
             .inner
             .try_borrow_mut()
             .map_err(|_| Self::busy(env, what))?;
-        std::cell::RefMut::filter_map(inner, Option::as_mut).map_err(|_| Self::freed(env, what))
+        std::cell::RefMut::filter_map(inner, |inner| inner.as_deref_mut())
+            .map_err(|_| Self::freed(env, what))
     }
 
     fn inner_ref(&self, env: &Env, what: &str) -> Result<std::cell::Ref<'_, core::Executor>> {
         let inner = self.inner.try_borrow().map_err(|_| Self::busy(env, what))?;
-        std::cell::Ref::filter_map(inner, Option::as_ref).map_err(|_| Self::freed(env, what))
+        std::cell::Ref::filter_map(inner, |inner| inner.as_deref())
+            .map_err(|_| Self::freed(env, what))
     }
 
     /// Runs `f` on the guest memory of the import callback in progress;
@@ -491,7 +495,7 @@ impl Executor {
             let inner = core::Executor::with_wasi(program, config, wasi_config)
                 .map_err(|e| core_error(&env, &e))?;
             Ok(Executor {
-                inner: RefCell::new(Some(inner)),
+                inner: RefCell::new(Some(Box::new(inner))),
                 imports,
                 wasi: js_wasi,
                 callback_memory: CallbackMemory::default(),
