@@ -295,6 +295,57 @@ fn locals_dead_at_a_pause_site_are_not_needed_by_a_resume() {
 }
 
 #[test]
+fn temps_in_use_at_a_loop_header_are_saved_and_free_ones_are_not_needed() {
+    // The pass's own temps are saved with the frame too, and a loop
+    // header's pause path overwrites those not in use there. In $fib the
+    // call's result goes through a temp that is free at the header (fib's
+    // loop as clang writes it); in $under the values below a block that
+    // holds a loop (5, and the multiplier 3 under the inner call) are
+    // spilled to temps in use across the loop; in $nested the values under
+    // a block holding a call are kept in temps in a loop that iterates
+    // while they are in use. Every slicing,
+    // moving the state into a fresh executor at every pause.
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i32)))
+      (func $fib (param $n i32) (result i32) (local $acc i32)
+        (if (i32.ge_u (local.get $n) (i32.const 2))
+          (then
+            (loop $l
+              (local.set $acc (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                                       (local.get $acc)))
+              (local.set $n (i32.sub (local.get $n) (i32.const 2)))
+              (br_if $l (i32.gt_u (local.get $n) (i32.const 1))))))
+        (i32.add (local.get $n) (local.get $acc)))
+      (func $count (param $k i32) (result i32) (local $i i32)
+        (loop $l
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $k))))
+        (local.get $i))
+      (func $under (param $k i32) (result i32) (local $i i32)
+        (i32.add (i32.const 5)
+          (block (result i32)
+            (loop $l
+              (local.set $i (i32.add (local.get $i)
+                (i32.mul (i32.const 3) (call $count (local.get $k)))))
+              (br_if $l (i32.lt_u (local.get $i) (i32.const 60))))
+            (local.get $i))))
+      (func $nested (result i32) (local $o i32) (local $sum i32)
+        (loop $outer
+          (local.set $sum (i32.add (local.get $sum)
+            (i32.mul (local.get $o)
+              (block (result i32)
+                (call $count (i32.add (local.get $o) (i32.const 2)))))))
+          (local.set $o (i32.add (local.get $o) (i32.const 1)))
+          (br_if $outer (i32.lt_u (local.get $o) (i32.const 7))))
+        (local.get $sum))
+      (func (export "entry")
+        (call $out (call $fib (i32.const 12)))
+        (call $out (call $under (i32.const 4)))
+        (call $out (call $nested))))"#;
+    check(wat, &i32s(&[144, 65, 133]));
+}
+
+#[test]
 fn call_indirect_paused_inside_callee() {
     let wat = r#"(module
       (import "env" "out" (func $out (param i32)))

@@ -210,14 +210,29 @@ enum Item {
 #[derive(Default)]
 struct TempPool {
     free: HashMap<ValType, Vec<LocalId>>,
+    /// Every temp the pool made, in the order it made them.
+    all: Vec<LocalId>,
 }
 
 impl TempPool {
     fn get(&mut self, locals: &mut ModuleLocals, ty: ValType) -> LocalId {
         match self.free.get_mut(&ty).and_then(|v| v.pop()) {
             Some(l) => l,
-            None => locals.add(ty),
+            None => {
+                let l = locals.add(ty);
+                self.all.push(l);
+                l
+            }
         }
+    }
+    /// The temps in use now (taken and not given back).
+    fn in_use(&self) -> HashSet<LocalId> {
+        let free: HashSet<LocalId> = self.free.values().flatten().copied().collect();
+        self.all
+            .iter()
+            .copied()
+            .filter(|l| !free.contains(l))
+            .collect()
     }
     fn put(&mut self, locals: &mut ModuleLocals, ids: &[LocalId]) {
         for &id in ids {
@@ -330,8 +345,12 @@ struct State<'f> {
     /// The guest's locals that are dead at each loop header (by the loop's
     /// sequence) and after each call (by its input offset): their pause
     /// paths overwrite them (see [`dead_locals`]).
-    loop_dead: HashMap<InstrSeqId, Vec<Overwrite>>,
-    call_dead: BTreeMap<InstrLocId, Vec<Overwrite>>,
+    loop_dead: HashMap<InstrSeqId, DeadAt>,
+    call_dead: BTreeMap<InstrLocId, DeadAt>,
+    /// Per pause path that overwrites dead temps (by marker number): the
+    /// temps in use at its site and the live guest local of each type
+    /// (see [`FuncPass::overwrite_dead_temps`]).
+    temp_marks: Vec<TempMark>,
 }
 
 impl State<'_> {
@@ -504,6 +523,7 @@ impl FuncPass<'_> {
             fast_labels: None,
             loop_dead: HashMap::new(),
             call_dead: BTreeMap::new(),
+            temp_marks: Vec::new(),
         };
         truncate_dead_code(st.func, entry);
         let original = code_size(st.func, &st.func.block(entry).instrs);
@@ -534,6 +554,7 @@ impl FuncPass<'_> {
         // Branches to the function label stay valid (they are returns).
         let processed = self.process_seq(&mut st, body, SeqKind::FunctionBody, &[], &[])?;
         st.func.block_mut(body).instrs = processed;
+        self.overwrite_dead_temps(&mut st, body);
 
         let site_count = st.next_site;
         // Collect every local the function uses, in first-use order.
@@ -680,6 +701,11 @@ impl FuncPass<'_> {
         if !is_leaf {
             patch_weight(st.func, depth_weight);
         }
+        if has_temp_mark(st.func) {
+            return Err(Error::Internal(
+                "a pause path's temp overwrites were not placed".into(),
+            ));
+        }
         Ok(FuncReport {
             frame_bytes,
             depth_weight,
@@ -821,8 +847,11 @@ impl FuncPass<'_> {
     /// Cranelift's allocation in quicksort (643.5M -> 665.4M instructions;
     /// copies 641.5M). strcmp's loop: 18 -> 15 instructions per iteration
     /// (its two byte locals are dead at the header).
-    fn pause_at(&self, st: &mut State<'_>, k: u32, dead: &[Overwrite]) -> InstrSeqId {
-        let mut code = overwrite(dead);
+    fn pause_at(&self, st: &mut State<'_>, k: u32, dead: Option<&DeadAt>) -> InstrSeqId {
+        let mut code = match dead {
+            Some(dead) => self.overwrite_dead(st, dead),
+            None => Vec::new(),
+        };
         code.extend([
             const_i32(state_code::UNWINDING),
             gset(self.ids.state),
@@ -832,6 +861,73 @@ impl FuncPass<'_> {
             }),
         ]);
         new_seq(st.func, code)
+    }
+
+    /// The overwrites of a pause path: the guest's locals dead at the site,
+    /// then a marker that [`Self::overwrite_dead_temps`] replaces with the
+    /// overwrites of the temps not in use there, once all the function's
+    /// temps are known (a loop body's own temps are made after its header's
+    /// pause path). Such temps (a call's results, spilled operands) are
+    /// saved with the frame like the guest's locals, so without this a temp
+    /// that holds a call's result in a loop stays alive around the loop for
+    /// the header's pause exit.
+    fn overwrite_dead(&self, st: &mut State<'_>, dead: &DeadAt) -> Vec<(Instr, InstrLocId)> {
+        let mut code = overwrite(&dead.guests);
+        let mark = st.temp_marks.len() as u32;
+        st.temp_marks.push((st.pool.in_use(), dead.live.clone()));
+        code.push((
+            Instr::Unreachable(Unreachable {}),
+            InstrLocId::new(TEMP_MARK + mark),
+        ));
+        code
+    }
+
+    /// Replaces each pause path's marker (see [`Self::overwrite_dead`])
+    /// with the overwrites of the temps not in use at its site: with a
+    /// guest local of the same type live there, else zero. Fast copies are
+    /// clones, so a marker may occur more than once.
+    fn overwrite_dead_temps(&self, st: &mut State<'_>, body: InstrSeqId) {
+        let codes: Vec<Vec<(Instr, InstrLocId)>> = st
+            .temp_marks
+            .iter()
+            .map(|(in_use, live)| {
+                let mut groups: Vec<Overwrite> = Vec::new();
+                for &t in st.pool.all.iter().filter(|t| !in_use.contains(t)) {
+                    let ty = st.locals.get(t).ty();
+                    match groups.iter_mut().find(|(g, _, _)| *g == ty) {
+                        Some((_, _, ts)) => ts.push(t),
+                        None => {
+                            let src = live.iter().find(|(l, _)| *l == ty).map(|(_, x)| *x);
+                            groups.push((ty, src, vec![t]));
+                        }
+                    }
+                }
+                overwrite(&groups)
+            })
+            .collect();
+        let mut stack = vec![body];
+        while let Some(seq) = stack.pop() {
+            let instrs = &st.func.block(seq).instrs;
+            let marks: Vec<(usize, usize)> = instrs
+                .iter()
+                .enumerate()
+                .filter_map(|(idx, (i, loc))| match i {
+                    Instr::Unreachable(_) if !loc.is_default() && loc.data() >= TEMP_MARK => {
+                        Some((idx, (loc.data() - TEMP_MARK) as usize))
+                    }
+                    _ => None,
+                })
+                .collect();
+            for (i, _) in instrs.iter() {
+                stack.extend(nested(i));
+            }
+            for &(idx, mark) in marks.iter().rev() {
+                st.func
+                    .block_mut(seq)
+                    .instrs
+                    .splice(idx..idx + 1, codes[mark].iter().cloned());
+            }
+        }
     }
 
     /// The slow path after the call of call site `k` (the balance is
@@ -849,8 +945,8 @@ impl FuncPass<'_> {
     /// 11. (The other sites keep their own 4: branching to a shared path
     /// from loop headers too moved Cranelift's register allocation, fib
     /// 92.9M -> 94.3M instructions, sha256 516M -> 520M.)
-    fn pause_after_call(&self, st: &mut State<'_>, k: u32, dead: &[Overwrite]) -> InstrSeqId {
-        let mut code = overwrite(dead);
+    fn pause_after_call(&self, st: &mut State<'_>, k: u32, dead: &DeadAt) -> InstrSeqId {
+        let mut code = overwrite(&dead.guests);
         code.extend([
             const_i32(k as i32),
             synth(Br {
@@ -882,9 +978,9 @@ impl FuncPass<'_> {
         st: &mut State<'_>,
         k: u32,
         new_gas: Vec<(Instr, InstrLocId)>,
-        dead: &[Overwrite],
+        dead: &DeadAt,
     ) -> Vec<(Instr, InstrLocId)> {
-        let unwinding = self.pause_at(st, k, dead);
+        let unwinding = self.pause_at(st, k, Some(dead));
         let empty = new_seq(st.func, vec![]);
         let mut code = new_gas;
         code.extend([
@@ -916,9 +1012,9 @@ impl FuncPass<'_> {
         k: u32,
         cost: u64,
         extra: u64,
-        dead: &[Overwrite],
+        dead: &DeadAt,
     ) -> Vec<(Instr, InstrLocId)> {
-        let unwinding = self.pause_at(st, k, dead);
+        let unwinding = self.pause_at(st, k, Some(dead));
         let empty = new_seq(st.func, vec![]);
         let mut code = vec![
             lget(st.gas_tmp),
@@ -1544,7 +1640,7 @@ impl FuncPass<'_> {
                         binop(BinaryOp::I64Mul),
                         binop(BinaryOp::I64Sub),
                     ]);
-                    let check = self.check_site(st, k, site, &[]);
+                    let check = self.check_site(st, k, site, &DeadAt::default());
                     let mut site = check;
                     // Reached again by a rewind: the charge above went to
                     // the fake balance; finish with the saved one.
@@ -1699,7 +1795,7 @@ impl FuncPass<'_> {
                 }),
             ],
         );
-        let pausing = self.pause_at(st, k, &[]);
+        let pausing = self.pause_at(st, k, None);
         let slow = new_seq(
             st.func,
             vec![
@@ -2251,6 +2347,24 @@ fn clone_seq(
 /// is known).
 pub const WEIGHT_MARKER: i32 = 0x5753_4457;
 
+/// Whether a temp-overwrite marker is left anywhere in `func`.
+fn has_temp_mark(func: &LocalFunction) -> bool {
+    let mut stack = vec![func.entry_block()];
+    while let Some(seq) = stack.pop() {
+        for (i, loc) in func.block(seq).instrs.iter() {
+            if matches!(i, Instr::Unreachable(_)) && !loc.is_default() && loc.data() >= TEMP_MARK {
+                return true;
+            }
+            stack.extend(nested(i));
+        }
+    }
+    false
+}
+
+/// Input offsets from here on mark the pause paths' temp overwrites (see
+/// [`FuncPass::overwrite_dead`]); a module's offsets stay far below.
+const TEMP_MARK: u32 = 0xF000_0000;
+
 fn set_bit(g: GlobalId, bit: u32) -> Vec<(Instr, InstrLocId)> {
     vec![
         gget(g),
@@ -2341,6 +2455,20 @@ fn overwrite(dead: &[Overwrite]) -> Vec<(Instr, InstrLocId)> {
     code
 }
 
+/// A pause path's marker: the temps in use at its site and a live guest
+/// local per type there.
+type TempMark = (HashSet<LocalId>, Vec<(ValType, LocalId)>);
+
+/// What the liveness analysis tells of one pause site.
+#[derive(Clone, Debug, Default)]
+struct DeadAt {
+    /// The guest's locals dead there (see [`Overwrite`]).
+    guests: Vec<Overwrite>,
+    /// For each number type, the first guest local of that type live
+    /// there, if any: the source for the dead temps of that type.
+    live: Vec<(ValType, LocalId)>,
+}
+
 /// For each loop header and call of `func` (not yet instrumented), the
 /// guest's locals of number types that are dead there, by type in the
 /// order of their first dead local, each type with the first live local
@@ -2349,10 +2477,7 @@ fn overwrite(dead: &[Overwrite]) -> Vec<(Instr, InstrLocId)> {
 fn dead_locals(
     func: &LocalFunction,
     locals: &ModuleLocals,
-) -> (
-    HashMap<InstrSeqId, Vec<Overwrite>>,
-    BTreeMap<InstrLocId, Vec<Overwrite>>,
-) {
+) -> (HashMap<InstrSeqId, DeadAt>, BTreeMap<InstrLocId, DeadAt>) {
     let Some(live) = liveness::analyse(func) else {
         return Default::default();
     };
@@ -2369,33 +2494,38 @@ fn dead_locals(
             )
         })
         .collect();
-    let dead_at = |live: &HashSet<LocalId>| -> Vec<Overwrite> {
-        let mut groups: Vec<Overwrite> = Vec::new();
-        for &(l, ty) in all.iter().filter(|(l, _)| !live.contains(l)) {
-            match groups.iter_mut().find(|(t, _, _)| *t == ty) {
-                Some((_, _, ls)) => ls.push(l),
-                None => {
-                    let src = all
-                        .iter()
-                        .find(|(x, t)| *t == ty && live.contains(x))
-                        .map(|(x, _)| *x);
-                    groups.push((ty, src, vec![l]));
+    let dead_at = |live: &HashSet<LocalId>| -> DeadAt {
+        let mut guests: Vec<Overwrite> = Vec::new();
+        let mut sources: Vec<(ValType, LocalId)> = Vec::new();
+        for &(l, ty) in &all {
+            if live.contains(&l) {
+                if !sources.iter().any(|(t, _)| *t == ty) {
+                    sources.push((ty, l));
                 }
+                continue;
+            }
+            match guests.iter_mut().find(|(t, _, _)| *t == ty) {
+                Some((_, _, ls)) => ls.push(l),
+                None => guests.push((ty, None, vec![l])),
             }
         }
-        groups
+        for (ty, src, _) in guests.iter_mut() {
+            *src = sources.iter().find(|(t, _)| t == ty).map(|(_, l)| *l);
+        }
+        DeadAt {
+            guests,
+            live: sources,
+        }
     };
     let loops = live
         .loops
         .iter()
         .map(|(seq, l)| (*seq, dead_at(l)))
-        .filter(|(_, d)| !d.is_empty())
         .collect();
     let calls = live
         .after_calls
         .iter()
         .map(|(loc, l)| (*loc, dead_at(l)))
-        .filter(|(_, d)| !d.is_empty())
         .collect();
     (loops, calls)
 }

@@ -248,6 +248,8 @@
                     i64.const 0
                     i64.lt_s
                     if ;; label = @9
+                      i32.const 0
+                      local.set 3
                       i32.const 1
                       global.set 3
                       i32.const 4
@@ -364,6 +366,8 @@
                   i64.const 0
                   i64.lt_s
                   if ;; label = @8
+                    i32.const 0
+                    local.set 3
                     i32.const 1
                     global.set 3
                     i32.const 4

@@ -80,13 +80,13 @@
                       local.set 0
                       local.get 8
                       i32.load offset=16
-                      local.set 1
-                      local.get 8
-                      i32.load offset=24
                       local.set 6
                       local.get 8
-                      i32.load offset=32
+                      i32.load offset=24
                       local.set 7
+                      local.get 8
+                      i32.load offset=32
+                      local.set 1
                       local.get 2
                       i32.const 1
                       i32.eq
@@ -176,6 +176,9 @@
                           i64.sub
                           local.set 9
                           if ;; label = @12
+                            local.get 0
+                            local.tee 6
+                            local.set 7
                             i32.const 1
                             global.set 2
                             i32.const 2
@@ -327,6 +330,9 @@
                         i64.sub
                         local.set 9
                         if ;; label = @11
+                          local.get 0
+                          local.tee 6
+                          local.set 7
                           i32.const 1
                           global.set 2
                           i32.const 2
@@ -426,15 +432,15 @@
       i64.extend_i32_u
       i64.store offset=8
       local.get 8
-      local.get 1
+      local.get 6
       i64.extend_i32_u
       i64.store offset=16
       local.get 8
-      local.get 6
+      local.get 7
       i64.extend_i32_u
       i64.store offset=24
       local.get 8
-      local.get 7
+      local.get 1
       i64.extend_i32_u
       i64.store offset=32
       local.get 8
@@ -460,15 +466,15 @@
     i64.extend_i32_u
     i64.store offset=8
     local.get 8
-    local.get 1
+    local.get 6
     i64.extend_i32_u
     i64.store offset=16
     local.get 8
-    local.get 6
+    local.get 7
     i64.extend_i32_u
     i64.store offset=24
     local.get 8
-    local.get 7
+    local.get 1
     i64.extend_i32_u
     i64.store offset=32
     local.get 8
