@@ -356,6 +356,10 @@ thread_local! {
 /// Keeps `Buffer.allocUnsafe` for [`JsBytes`]. Without it (no global
 /// `Buffer`, or not a function) every Buffer is allocated on its own.
 pub fn keep_alloc_unsafe(env: &Env) -> Result<()> {
+    // Forget an earlier env's references first: a later env can get the
+    // same address on this thread (an embedder that reloads), and its
+    // references would be stale.
+    ALLOC_UNSAFE.with(|cell| cell.set(None));
     let global = env.get_global()?;
     let buffer: Unknown = global.get_named_property("Buffer")?;
     if buffer.get_type()? != ValueType::Function {
