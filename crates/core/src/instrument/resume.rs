@@ -897,7 +897,7 @@ impl FuncPass<'_> {
                     match groups.iter_mut().find(|(g, _, _)| *g == ty) {
                         Some((_, _, ts)) => ts.push(t),
                         None => {
-                            let src = live.iter().find(|(l, _)| *l == ty).map(|(_, x)| *x);
+                            let src = live.iter().find(|(t, _)| *t == ty).map(|(_, l)| *l);
                             groups.push((ty, src, vec![t]));
                         }
                     }
