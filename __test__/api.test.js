@@ -187,7 +187,17 @@ test('a Buffer.allocUnsafe replaced before the addon loads is not trusted', () =
     configurable: true,
     value(v) { if (broken) throw new Error('no'); return Function.prototype[Symbol.hasInstance].call(this, v) },
   }), original(n))`
-  for (const bad of ['Buffer.alloc(1)', '(() => { throw new Error("no") })()', 'new Uint8Array(n)', throwingInstanceof]) {
+  // A Buffer is a Uint8Array with Buffer.prototype; a view of another type
+  // or a Proxy with that prototype is not one.
+  const notBuffers = [
+    'Object.setPrototypeOf(new Uint16Array(n), Buffer.prototype)',
+    'Object.setPrototypeOf(new Uint16Array(n / 2), Buffer.prototype)',
+    'new Proxy(original(n), {})',
+    'Object.create(Buffer.prototype)',
+    'undefined',
+    'n',
+  ]
+  for (const bad of ['Buffer.alloc(1)', '(() => { throw new Error("no") })()', 'new Uint8Array(n)', throwingInstanceof, ...notBuffers]) {
     const script = `
       const original = Buffer.allocUnsafe
       let broken = false
@@ -204,7 +214,9 @@ test('a Buffer.allocUnsafe replaced before the addon loads is not trusted', () =
       while (!b.run(100000));
       const read = b.readMemory(0, 8)
       broken = false
-      if (!Buffer.isBuffer(snapshot) || !Buffer.isBuffer(read) || read.length !== 8) throw new Error('not Buffers')
+      // (Buffer.isBuffer is instanceof: true for any view with Buffer.prototype.)
+      const bytes = (b) => Buffer.isBuffer(b) && Object.prototype.toString.call(b) === '[object Uint8Array]'
+      if (!bytes(snapshot) || !bytes(read) || read.length !== 8) throw new Error('not Buffers')
       process.stdout.write(String(printed.length))
     `
     const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
