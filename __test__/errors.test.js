@@ -39,6 +39,18 @@ test('Executor called without new is a TypeError (ERR_CONSTRUCT_CALL_REQUIRED), 
   assert.equal(existing.run(Number.MAX_SAFE_INTEGER), true)
   class Sub extends Executor {}
   assert.equal(new Sub(wasm, 2, noop).run(Number.MAX_SAFE_INTEGER), true)
+  // Receivers whose prototype chains end without Executor.prototype.
+  throwsCode(() => Executor.call(Object.create(null), wasm, 2, noop), TypeError, 'ERR_CONSTRUCT_CALL_REQUIRED', message)
+  const far = Array.from({ length: 12 }).reduce((proto) => Object.create(proto), Object.create(null))
+  throwsCode(() => Executor.call(far, wasm, 2, noop), TypeError, 'ERR_CONSTRUCT_CALL_REQUIRED', message)
+  throwsCode(() => Executor.call(() => {}, wasm, 2, noop), TypeError, 'ERR_CONSTRUCT_CALL_REQUIRED', message)
+  // A subclass 12 levels down (the constructor looks a few prototypes up
+  // itself, then asks instanceof).
+  let Deep = Executor
+  for (let k = 0; k < 12; k++) Deep = class extends Deep {}
+  const deep = new Deep(wasm, 2, noop)
+  assert.ok(deep instanceof Executor)
+  assert.equal(deep.run(Number.MAX_SAFE_INTEGER), true)
 })
 
 test('unsupported features and modules', async () => {

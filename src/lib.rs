@@ -430,9 +430,7 @@ impl Executor {
     ) -> Result<Self> {
         // Without `new`, `this` is the caller's receiver (globalThis, a plain
         // object, undefined or an existing Executor): refuse as JS classes do.
-        if !<Executor as JavaScriptClassExt>::instance_of(&env, &this.object)?
-            || is_wrapped(&env, &this.object)
-        {
+        if !fast::inherits_prototype(&env, &this.object)? || is_wrapped(&env, &this.object) {
             return Err(js_error(
                 &env,
                 ErrorClass::Type,
