@@ -330,6 +330,78 @@ test('methods called on something that is not an Executor throw ERR_INVALID_THIS
   assert.equal(copy.gasUsed, computer.gasUsed)
 })
 
+/** The test addon of crates/foreign-addon, built (cargo) and copied to a .node file. */
+function foreignAddon() {
+  const { spawnSync } = require('node:child_process')
+  const fs = require('node:fs')
+  const os = require('node:os')
+  const root = path.resolve(__dirname, '..')
+  const built = spawnSync('cargo', ['build', '--release', '--quiet', '-p', 'foreign-addon'], { cwd: root, encoding: 'utf8' })
+  assert.equal(built.status, 0, built.stderr)
+  const file = { linux: 'libforeign_addon.so', darwin: 'libforeign_addon.dylib', win32: 'foreign_addon.dll' }[process.platform]
+  const target = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'foreign-addon-')), 'foreign.node')
+  fs.copyFileSync(path.join(root, 'target', 'release', file), target)
+  return target
+}
+
+test("another addon's wrapped objects throw ERR_INVALID_THIS, also at the addresses of collected executors", () => {
+  const { spawnSync } = require('node:child_process')
+  // In a child process with the garbage collector exposed. Each round makes
+  // executors and calls a method on each (which remembers them as checked),
+  // lets them be collected (finalizers run on the event loop), then wraps
+  // objects of the other addon with native blocks of every size from 16
+  // bytes to 1 KiB, which reuse the freed executors' memory: every method
+  // on every one must see it is not an Executor.
+  const script = `
+    const assert = require('node:assert/strict')
+    const { Executor } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+    const foreign = require(${JSON.stringify(foreignAddon())})
+    const wasm = require('node:fs').readFileSync(${JSON.stringify(path.join(__dirname, '..', 'examples', 'count.wasm'))})
+    const noop = { print() {} }
+    const getters = ['status', 'gasUsed', 'memorySize']
+    const tick = () => new Promise((resolve) => setImmediate(resolve))
+    ;(async () => {
+      let checked = 0
+      for (let round = 0; round < 10; round++) {
+        let executors = []
+        for (let k = 0; k < 100; k++) {
+          const e = new Executor(wasm, 2, noop)
+          assert.equal(e.run(10), false)
+          assert.equal(e.status, 'paused')
+          executors.push(e)
+        }
+        executors = null
+        for (let k = 0; k < 3; k++) { gc(); await tick() }
+        const impostors = []
+        for (let size = 16; size <= 1024; size += 8) {
+          for (let k = 0; k < 8; k++) {
+            const object = Object.setPrototypeOf({}, Executor.prototype)
+            foreign.wrap(object, size)
+            impostors.push(object)
+          }
+        }
+        for (const object of impostors) {
+          for (const name of getters) {
+            const getter = Object.getOwnPropertyDescriptor(Executor.prototype, name).get
+            assert.throws(() => getter.call(object), (e) => e.code === 'ERR_INVALID_THIS', name)
+          }
+          assert.throws(() => object.run(1), (e) => e.code === 'ERR_INVALID_THIS', 'run')
+          assert.throws(() => object.serializeMemory(), (e) => e.code === 'ERR_INVALID_THIS', 'serializeMemory')
+          assert.throws(() => object.free(), (e) => e.code === 'ERR_INVALID_THIS', 'free')
+          checked++
+        }
+      }
+      // Executors made afterwards work.
+      const e = new Executor(wasm, 2, noop)
+      assert.equal(e.run(Number.MAX_SAFE_INTEGER), true)
+      process.stdout.write(String(checked))
+    })().catch((error) => { console.error(error); process.exit(1) })
+  `
+  const child = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' })
+  assert.equal(child.status, 0, child.stderr)
+  assert.equal(child.stdout, String(10 * 8 * ((1024 - 16) / 8 + 1)))
+})
+
 test('the methods look like class methods: named, writable, configurable', () => {
   for (const name of ['run', 'serializeMemory', 'snapshotJson', 'deserializeMemory', 'readMemory', 'writeMemory', 'free']) {
     const descriptor = Object.getOwnPropertyDescriptor(Executor.prototype, name)

@@ -109,13 +109,12 @@ fn typed_array_element_size(kind: sys::napi_typedarray_type) -> usize {
 /// A JS number that must be an integer in `min..=max` (`TypeError` when not
 /// a number or not an integer, `RangeError` when out of range).
 pub fn integer_arg(env: &Env, value: Unknown, name: &str, min: f64, max: f64) -> Result<f64> {
-    if value.get_type()? != ValueType::Number {
+    let Some(number) = number_value(&value) else {
         return Err(invalid_type(
             env,
             &format!("{name} must be a number, got {}", describe(value)?),
         ));
-    }
-    let number = value.coerce_to_number()?.get_double()?;
+    };
     if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
         return Err(invalid_type(
             env,
@@ -131,6 +130,16 @@ pub fn integer_arg(env: &Env, value: Unknown, name: &str, min: f64, max: f64) ->
     Ok(number)
 }
 
+/// The value of `value` when it is a number (`None` for every other type;
+/// no exception is set).
+fn number_value(value: &Unknown) -> Option<f64> {
+    let mut number = 0.0;
+    // SAFETY: a plain query on the value's env; it fails with
+    // `napi_number_expected` for a value that is not a number.
+    let status = unsafe { sys::napi_get_value_double(value.env(), value.raw(), &mut number) };
+    (status == sys::Status::napi_ok).then_some(number)
+}
+
 /// Gas for `run`: a non-negative safe integer, or a bigint in `0..2^64`.
 pub fn gas_arg(env: &Env, value: Unknown) -> Result<u64> {
     u64_arg(env, value, "gas")
@@ -140,45 +149,44 @@ pub fn gas_arg(env: &Env, value: Unknown) -> Result<u64> {
 /// in `0..2^64` (`TypeError` for other types and fractions, `RangeError`
 /// out of range).
 pub fn u64_arg(env: &Env, value: Unknown, name: &str) -> Result<u64> {
-    match value.get_type()? {
-        ValueType::Number => {
-            let number = value.coerce_to_number()?.get_double()?;
-            if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
-                return Err(invalid_type(
-                    env,
-                    &format!("{name} must be an integer, got {number}"),
-                ));
-            }
-            if !(0.0..=MAX_SAFE_INTEGER).contains(&number) {
-                let message = format!(
-                    "{name} must be between 0 and 2^53-1 (Number.MAX_SAFE_INTEGER; \
-                     use a bigint for more), got {number}"
-                );
-                return Err(invalid_range(env, &message));
-            }
-            Ok(number as u64)
+    // A number is read at once (the common case: one query instead of a
+    // type query, a conversion and a read).
+    let Some(number) = number_value(&value) else {
+        if value.get_type()? != ValueType::BigInt {
+            return Err(invalid_type(
+                env,
+                &format!(
+                    "{name} must be a number or a bigint, got {}",
+                    describe(value)?
+                ),
+            ));
         }
-        ValueType::BigInt => {
-            // SAFETY: the type was checked just above.
-            let big: BigInt = unsafe { value.cast()? };
-            let low = big.words.first().copied().unwrap_or(0);
-            let high_zero = big.words.iter().skip(1).all(|w| *w == 0);
-            if (big.sign_bit && low != 0) || !high_zero {
-                return Err(invalid_range(
-                    env,
-                    &format!("{name} must be between 0n and 2n ** 64n - 1n"),
-                ));
-            }
-            Ok(low)
+        // SAFETY: the type was checked just above.
+        let big: BigInt = unsafe { value.cast()? };
+        let low = big.words.first().copied().unwrap_or(0);
+        let high_zero = big.words.iter().skip(1).all(|w| *w == 0);
+        if (big.sign_bit && low != 0) || !high_zero {
+            return Err(invalid_range(
+                env,
+                &format!("{name} must be between 0n and 2n ** 64n - 1n"),
+            ));
         }
-        _ => Err(invalid_type(
+        return Ok(low);
+    };
+    if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
+        return Err(invalid_type(
             env,
-            &format!(
-                "{name} must be a number or a bigint, got {}",
-                describe(value)?
-            ),
-        )),
+            &format!("{name} must be an integer, got {number}"),
+        ));
     }
+    if !(0.0..=MAX_SAFE_INTEGER).contains(&number) {
+        let message = format!(
+            "{name} must be between 0 and 2^53-1 (Number.MAX_SAFE_INTEGER; \
+             use a bigint for more), got {number}"
+        );
+        return Err(invalid_range(env, &message));
+    }
+    Ok(number as u64)
 }
 
 /// A short description of a value's type for error messages.

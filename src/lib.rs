@@ -298,9 +298,27 @@ pub struct Executor {
     import_threw: Cell<bool>,
     /// A Rust panic was caught: the state is unknown, every call fails.
     poisoned: Cell<bool>,
+    /// The copy of the addon that made it (see `fast::checked`).
+    home: usize,
+    /// Where it was when `fast::checked` took its address (0: not taken).
+    /// napi-rs's finalizer moves it out of its box before dropping it, so
+    /// that address is kept rather than taken from `self` then.
+    pub(crate) checked_at: Cell<usize>,
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        // Its address may be reused by another allocation now.
+        fast::checked::forget(self);
+    }
 }
 
 impl Executor {
+    /// Not freed (and not busy freeing).
+    fn is_live(&self) -> bool {
+        matches!(self.inner.try_borrow(), Ok(inner) if inner.is_some())
+    }
+
     /// Runs `f`, turning a Rust panic into an `ERR_INTERNAL` error (and the
     /// executor unusable) instead of letting it cross into Node.
     fn guarded<T>(&self, env: &Env, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -500,6 +518,8 @@ impl Executor {
                 retained,
                 import_threw: Cell::new(false),
                 poisoned: Cell::new(false),
+                home: fast::checked::home(),
+                checked_at: Cell::new(0),
             })
         }));
         attempt.unwrap_or_else(|payload| Err(panic_error(&env, &*payload)))
@@ -648,6 +668,10 @@ impl Executor {
             .map_err(|_| Self::busy(&env, "free()"))?;
         let freed = inner.take();
         drop(inner);
+        // Executors freed but not yet collected would crowd the set (a
+        // loop that moves a guest frees one per pause); calls on a freed one
+        // are errors, which may take the longer check.
+        fast::checked::forget(self);
         self.guarded(&env, || {
             drop(freed);
             Ok(())
