@@ -10,6 +10,7 @@
 'use strict'
 
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 
@@ -26,7 +27,10 @@ const collect = () => {
   return new Promise((resolve) => setImmediate(resolve))
 }
 
-const PROGRAMS = ['fib', 'sieve', 'matmul', 'sha256', 'sort', 'imports']
+const PROGRAMS = ['fib', 'sieve', 'matmul', 'sha256', 'sort', 'imports', 'libc']
+// Programs for wasm32-wasi: run with `{ wasi: true }`, and by V8 with
+// Node's own WASI (node:wasi) as the baseline.
+const WASI_PROGRAMS = new Set(['libc'])
 const MEM_LIMIT = 1024
 const UNLIMITED = Number.MAX_SAFE_INTEGER
 
@@ -53,18 +57,42 @@ function timed(fn) {
  * `migrate`: at every pause, snapshot → new Executor → restore; `free`: and
  * free the old executor first (instead of leaving it to the GC).
  */
-function sliced(wasm, slice, migrate, free = false) {
-  let e = new Executor(wasm, MEM_LIMIT, env)
+function sliced(wasm, options, slice, migrate, free = false) {
+  let e = new Executor(wasm, MEM_LIMIT, env, options)
   const start = performance.now()
   while (!e.run(slice)) {
     if (migrate) {
       const bytes = e.serializeMemory()
       if (free) e.free()
-      e = new Executor(wasm, MEM_LIMIT, env)
+      e = new Executor(wasm, MEM_LIMIT, env, options)
       e.deserializeMemory(bytes)
     }
   }
   return performance.now() - start
+}
+
+/**
+ * The baseline: `wasm` run to the end by V8 in a fresh instance (of one
+ * compiled module, as the executors share one compiled program); returns
+ * ms. WASI programs run with node:wasi, their output to `output` (a file
+ * descriptor).
+ */
+function v8Runner(name, wasm, output) {
+  const module = new WebAssembly.Module(wasm)
+  if (!WASI_PROGRAMS.has(name)) {
+    return () => {
+      const fresh = new WebAssembly.Instance(module, { env }).exports
+      return timed(() => fresh.entry())
+    }
+  }
+  const { WASI } = require('node:wasi')
+  return () => {
+    const wasi = new WASI({ version: 'preview1', args: [name], env: {}, stdout: output, returnOnExit: true })
+    const instance = new WebAssembly.Instance(module, wasi.getImportObject())
+    return timed(() => {
+      if (wasi.start(instance) !== 0) throw new Error(`${name} exited with an error under node:wasi`)
+    })
+  }
 }
 
 async function wat(text) {
@@ -99,6 +127,12 @@ function codeSize(wasm) {
   return 0
 }
 
+/** Median of the numbers in `v`. */
+const med = (v) => {
+  const s = [...v].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
 const ratio = (x, base) => `${(x / base).toFixed(2)}x`
 const ms = (x) => `${x.toFixed(2)} ms`
 const us = (x) => `${(x * 1000).toFixed(2)} µs`
@@ -107,41 +141,80 @@ async function main() {
   const only = process.argv.slice(2)
   const programs = only.length ? PROGRAMS.filter((p) => only.includes(p)) : PROGRAMS
   const execution = []
+  const paired = []
   const ratios = { unlimited: [], m1: [], k10: [], k10s: [], k10f: [] }
+  const pairedRatios = { unlimited: [], m1: [], k10: [], k10f: [] }
   const sizes = []
+  const devNull = fs.openSync(os.devNull, 'w')
   for (const name of programs) {
     const wasm = fs.readFileSync(path.join(__dirname, 'programs', `${name}.wasm`))
-    const v8 = new WebAssembly.Instance(new WebAssembly.Module(wasm), { env }).exports
-    const expected = v8.entry() >>> 0
-    const check = new Executor(wasm, MEM_LIMIT, env)
+    const wasi = WASI_PROGRAMS.has(name)
+    const options = wasi ? { wasi: true } : {}
+    const check = new Executor(wasm, MEM_LIMIT, env, options)
     check.run(UNLIMITED)
-    // The same computation leaves the same memory.
-    const v8memory = Buffer.from(v8.memory.buffer)
-    if (!check.readMemory(0, check.memorySize).equals(v8memory)) throw new Error(`${name}: memory differs from V8's`)
-    const base = median(() => {
-      const fresh = new WebAssembly.Instance(new WebAssembly.Module(wasm), { env }).exports
-      return timed(() => fresh.entry())
-    })
-    const unlimited = median(() => sliced(wasm, UNLIMITED, false))
-    const m1 = median(() => sliced(wasm, 1_000_000, false))
-    const k10 = median(() => sliced(wasm, 10_000, false), 5)
+    if (check.status !== 'finished') throw new Error(`${name} did not finish`)
+    let expected
+    let onePage = false
+    if (wasi) {
+      // The same output as under node:wasi.
+      const file = path.join(os.tmpdir(), `wasm-sandbox-bench-${process.pid}.txt`)
+      const out = fs.openSync(file, 'w')
+      v8Runner(name, wasm, out)()
+      fs.closeSync(out)
+      expected = fs.readFileSync(file, 'utf8')
+      fs.unlinkSync(file)
+      if (check.stdout.toString() !== expected) throw new Error(`${name}: output differs from node:wasi's`)
+      expected = expected.trim()
+    } else {
+      // The same computation leaves the same memory.
+      const v8 = new WebAssembly.Instance(new WebAssembly.Module(wasm), { env }).exports
+      expected = v8.entry() >>> 0
+      const v8memory = Buffer.from(v8.memory.buffer)
+      if (!check.readMemory(0, check.memorySize).equals(v8memory)) throw new Error(`${name}: memory differs from V8's`)
+      onePage = v8.memory.buffer.byteLength <= 65536
+    }
+    const v8run = v8Runner(name, wasm, devNull)
+    // Rounds of the baseline and the three variants back to back (after
+    // one warm-up round): the medians of each, and the median of the
+    // rounds' ratios, which a drift of the machine's speed skews less.
+    const rounds = []
+    for (let k = 0; k <= 7; k++) {
+      rounds.push({
+        base: v8run(),
+        unlimited: sliced(wasm, options, UNLIMITED, false),
+        m1: sliced(wasm, options, 1_000_000, false),
+        k10: sliced(wasm, options, 10_000, false),
+      })
+    }
+    rounds.shift()
+    const medianOf = (key) => med(rounds.map((r) => r[key]))
+    const pairedOf = (key) => med(rounds.map((r) => r[key] / r.base))
+    const base = medianOf('base')
+    const unlimited = medianOf('unlimited')
+    const m1 = medianOf('m1')
+    const k10 = medianOf('k10')
     // (3) only for the 1-page programs: with bigger memories it measures
-    // memory copying (timed separately below).
+    // memory copying (timed separately below). Each sample is paired with
+    // a baseline run right before it.
     let k10s = NaN
     let k10f = NaN
-    if (v8.memory.buffer.byteLength <= 65536) {
+    let k10fPaired = NaN
+    if (onePage) {
       const migrated = async (free) => {
         const samples = []
         for (let k = 0; k < 4; k++) {
           await collect()
-          samples.push(sliced(wasm, 10_000, true, free))
+          const before = v8run()
+          const time = sliced(wasm, options, 10_000, true, free)
+          samples.push({ ms: time, ratio: time / before })
         }
         samples.shift()
-        samples.sort((a, b) => a - b)
-        return samples[1]
+        return { ms: med(samples.map((x) => x.ms)), ratio: med(samples.map((x) => x.ratio)) }
       }
-      k10s = await migrated(false)
-      k10f = await migrated(true)
+      k10s = (await migrated(false)).ms
+      const withFree = await migrated(true)
+      k10f = withFree.ms
+      k10fPaired = withFree.ratio
     }
     ratios.unlimited.push(unlimited / base)
     ratios.m1.push(m1 / base)
@@ -157,13 +230,18 @@ async function main() {
       '10k + snapshot each pause': Number.isNaN(k10s) ? '' : `${ms(k10s)} (${ratio(k10s, base)})`,
       '... and free()': Number.isNaN(k10f) ? '' : `${ms(k10f)} (${ratio(k10f, base)})`,
     })
-    if (check.status !== 'finished') throw new Error(`${name} did not finish`)
+    const pair = { unlimited: pairedOf('unlimited'), m1: pairedOf('m1'), k10: pairedOf('k10'), k10f: k10fPaired }
+    for (const key of Object.keys(pair)) if (!Number.isNaN(pair[key])) pairedRatios[key].push(pair[key])
+    paired.push({
+      program: name,
+      unlimited: `${pair.unlimited.toFixed(2)}x`,
+      '1M slices': `${pair.m1.toFixed(2)}x`,
+      '10k slices': `${pair.k10.toFixed(2)}x`,
+      '10k + snapshot + free()': Number.isNaN(pair.k10f) ? '' : `${pair.k10f.toFixed(2)}x`,
+    })
     sizes.push({ program: name, 'code section bytes': codeSize(wasm), 'gas used': String(check.gasUsed), result: expected })
   }
-  const med = (v) => {
-    const s = [...v].sort((a, b) => a - b)
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
-  }
+  fs.closeSync(devNull)
   const summary = (v) => (v.length ? `median ${med(v).toFixed(2)}x, max ${Math.max(...v).toFixed(2)}x` : '')
 
   await collect()
@@ -286,6 +364,9 @@ async function main() {
   console.log('\nExecution (median wall time; ratio to V8 running the original module)')
   console.table(execution)
   console.log(`unlimited: ${summary(ratios.unlimited)}; 1M slices: ${summary(ratios.m1)}; 10k slices: ${summary(ratios.k10)}; 10k + snapshot: ${summary(ratios.k10s)}; 10k + snapshot + free: ${summary(ratios.k10f)}`)
+  console.log('\nThe same, median of the ratios of rounds that run the baseline and each variant back to back')
+  console.table(paired)
+  console.log(`unlimited: ${summary(pairedRatios.unlimited)}; 1M slices: ${summary(pairedRatios.m1)}; 10k slices: ${summary(pairedRatios.k10)}; 10k + snapshot + free: ${summary(pairedRatios.k10f)}`)
   console.table(sizes)
   console.table(cycles)
   console.table(snapshots)
