@@ -9,15 +9,16 @@
 //! The methods take `&self` and keep their state in `RefCell`s, so that
 //! bookkeeping guards nothing they need. When the module loads, [`install`]
 //! replaces every method and getter on `Executor.prototype` (not the
-//! constructor, not `[Symbol.dispose]`) with a callback here that checks the
-//! receiver's class type tag, which napi-rs stamps on every instance it
-//! constructs, unwraps it and calls the same Rust method.
+//! constructor, not `[Symbol.dispose]`) with a callback here that unwraps
+//! the receiver, checks that it is an `Executor` (by the class type tag
+//! napi-rs stamps on every instance it constructs, once per executor: see
+//! [`checked`]) and calls the same Rust method.
 //!
 //! The receiver check replaces V8's signature check of napi-rs's methods: a
 //! value that is not an `Executor` (a plain object, an object made with
 //! `Object.create(Executor.prototype)`, a `structuredClone` of one, an object
 //! of another addon's class) is a `TypeError` with code `ERR_INVALID_THIS`,
-//! and is never unwrapped.
+//! and what it wraps, if anything, is never read.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
