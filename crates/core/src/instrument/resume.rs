@@ -178,10 +178,18 @@ pub fn nested(i: &Instr) -> impl Iterator<Item = InstrSeqId> {
 
 /// Whether any instruction of `func` (in any nested sequence) matches.
 pub fn any_instr(func: &LocalFunction, mut pred: impl FnMut(&Instr) -> bool) -> bool {
+    any_located_instr(func, |i, _| pred(i))
+}
+
+/// [`any_instr`], with each instruction's input offset.
+fn any_located_instr(
+    func: &LocalFunction,
+    mut pred: impl FnMut(&Instr, InstrLocId) -> bool,
+) -> bool {
     let mut stack = vec![func.entry_block()];
     while let Some(s) = stack.pop() {
-        for (i, _) in func.block(s).instrs.iter() {
-            if pred(i) {
+        for &(ref i, loc) in func.block(s).instrs.iter() {
+            if pred(i, loc) {
                 return true;
             }
             stack.extend(nested(i));
@@ -701,7 +709,7 @@ impl FuncPass<'_> {
         if !is_leaf {
             patch_weight(st.func, depth_weight);
         }
-        if has_temp_mark(st.func) {
+        if any_located_instr(st.func, |i, loc| temp_mark(i, loc).is_some()) {
             return Err(Error::Internal(
                 "a pause path's temp overwrites were not placed".into(),
             ));
@@ -891,18 +899,11 @@ impl FuncPass<'_> {
             .temp_marks
             .iter()
             .map(|(in_use, live)| {
-                let mut groups: Vec<Overwrite> = Vec::new();
-                for &t in st.pool.all.iter().filter(|t| !in_use.contains(t)) {
-                    let ty = st.locals.get(t).ty();
-                    match groups.iter_mut().find(|(g, _, _)| *g == ty) {
-                        Some((_, _, ts)) => ts.push(t),
-                        None => {
-                            let src = live.iter().find(|(t, _)| *t == ty).map(|(_, l)| *l);
-                            groups.push((ty, src, vec![t]));
-                        }
-                    }
-                }
-                overwrite(&groups)
+                let free = st.pool.all.iter().filter(|t| !in_use.contains(t));
+                overwrite(&group_by_type(
+                    free.map(|&t| (t, st.locals.get(t).ty())),
+                    live,
+                ))
             })
             .collect();
         let mut stack = vec![body];
@@ -911,12 +912,7 @@ impl FuncPass<'_> {
             let marks: Vec<(usize, usize)> = instrs
                 .iter()
                 .enumerate()
-                .filter_map(|(idx, (i, loc))| match i {
-                    Instr::Unreachable(_) if !loc.is_default() && loc.data() >= TEMP_MARK => {
-                        Some((idx, (loc.data() - TEMP_MARK) as usize))
-                    }
-                    _ => None,
-                })
+                .filter_map(|(idx, (i, loc))| Some((idx, temp_mark(i, *loc)?)))
                 .collect();
             for (i, _) in instrs.iter() {
                 stack.extend(nested(i));
@@ -2347,18 +2343,15 @@ fn clone_seq(
 /// is known).
 pub const WEIGHT_MARKER: i32 = 0x5753_4457;
 
-/// Whether a temp-overwrite marker is left anywhere in `func`.
-fn has_temp_mark(func: &LocalFunction) -> bool {
-    let mut stack = vec![func.entry_block()];
-    while let Some(seq) = stack.pop() {
-        for (i, loc) in func.block(seq).instrs.iter() {
-            if matches!(i, Instr::Unreachable(_)) && !loc.is_default() && loc.data() >= TEMP_MARK {
-                return true;
-            }
-            stack.extend(nested(i));
+/// The number of the temp-overwrite marker `(i, loc)` is, if it is one
+/// (see [`FuncPass::overwrite_dead`]).
+fn temp_mark(i: &Instr, loc: InstrLocId) -> Option<usize> {
+    match i {
+        Instr::Unreachable(_) if !loc.is_default() && loc.data() >= TEMP_MARK => {
+            Some((loc.data() - TEMP_MARK) as usize)
         }
+        _ => None,
     }
-    false
 }
 
 /// Input offsets from here on mark the pause paths' temp overwrites (see
@@ -2455,6 +2448,25 @@ fn overwrite(dead: &[Overwrite]) -> Vec<(Instr, InstrLocId)> {
     code
 }
 
+/// `dead` grouped by type, in the order of each type's first local, each
+/// group with the local `sources` gives for its type (none: zero).
+fn group_by_type(
+    dead: impl IntoIterator<Item = (LocalId, ValType)>,
+    sources: &[(ValType, LocalId)],
+) -> Vec<Overwrite> {
+    let mut groups: Vec<Overwrite> = Vec::new();
+    for (l, ty) in dead {
+        match groups.iter_mut().find(|(t, _, _)| *t == ty) {
+            Some((_, _, ls)) => ls.push(l),
+            None => {
+                let src = sources.iter().find(|(t, _)| *t == ty).map(|(_, s)| *s);
+                groups.push((ty, src, vec![l]));
+            }
+        }
+    }
+    groups
+}
+
 /// A pause path's marker: the temps in use at its site and a live guest
 /// local per type there.
 type TempMark = (HashSet<LocalId>, Vec<(ValType, LocalId)>);
@@ -2495,25 +2507,15 @@ fn dead_locals(
         })
         .collect();
     let dead_at = |live: &HashSet<LocalId>| -> DeadAt {
-        let mut guests: Vec<Overwrite> = Vec::new();
         let mut sources: Vec<(ValType, LocalId)> = Vec::new();
-        for &(l, ty) in &all {
-            if live.contains(&l) {
-                if !sources.iter().any(|(t, _)| *t == ty) {
-                    sources.push((ty, l));
-                }
-                continue;
-            }
-            match guests.iter_mut().find(|(t, _, _)| *t == ty) {
-                Some((_, _, ls)) => ls.push(l),
-                None => guests.push((ty, None, vec![l])),
+        for &(l, ty) in all.iter().filter(|(l, _)| live.contains(l)) {
+            if !sources.iter().any(|(t, _)| *t == ty) {
+                sources.push((ty, l));
             }
         }
-        for (ty, src, _) in guests.iter_mut() {
-            *src = sources.iter().find(|(t, _)| t == ty).map(|(_, l)| *l);
-        }
+        let dead = all.iter().copied().filter(|(l, _)| !live.contains(l));
         DeadAt {
-            guests,
+            guests: group_by_type(dead, &sources),
             live: sources,
         }
     };
