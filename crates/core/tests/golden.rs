@@ -47,5 +47,5 @@ fn instrumented_output_is_pinned() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 5);
+    assert_eq!(checked, 6);
 }

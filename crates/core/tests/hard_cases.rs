@@ -346,6 +346,56 @@ fn temps_in_use_at_a_loop_header_are_saved_and_free_ones_are_not_needed() {
 }
 
 #[test]
+fn constants_stored_in_loops_are_pinned_without_changing_anything() {
+    // $fill stores a constant of each type in its loops, so the pass pins
+    // them at its entry (`const; global.set` to globals of its own, see
+    // instrument/pin.rs): the stores, a guest global beside the pins' and
+    // every pause inside the loops must come out as without them. -0.0
+    // and a NaN with a payload are stored bit for bit.
+    let wat = r#"(module
+      (import "env" "out" (func $out (param i64)))
+      (memory 1)
+      (global $g (mut i32) (i32.const 0))
+      (func $fill (param $n i32) (local $i i32) (local $j i32)
+        (loop $outer
+          (local.set $j (local.get $i))
+          (loop $inner
+            (i32.store8 (local.get $j) (i32.const 1))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br_if $inner (i32.lt_u (local.get $j) (i32.const 64))))
+          (i64.store offset=1024 (i32.shl (local.get $i) (i32.const 3))
+            (i64.const -81985529216486896))
+          (f32.store offset=2048 (i32.shl (local.get $i) (i32.const 2)) (f32.const -0))
+          (f64.store offset=4096 (i32.shl (local.get $i) (i32.const 3))
+            (f64.const nan:0x8000000000001))
+          (global.set $g (i32.add (global.get $g) (i32.const 1)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $outer (i32.lt_u (local.get $i) (local.get $n)))))
+      (func (export "entry") (local $k i32) (local $sum i64)
+        (call $fill (i32.const 3))
+        (loop $l
+          (local.set $sum (i64.add (local.get $sum) (i64.load8_u (local.get $k))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $k) (i32.const 64))))
+        (call $out (local.get $sum))
+        (call $out (i64.load offset=1024 (i32.const 16)))
+        (call $out (i64.extend_i32_u (i32.load offset=2048 (i32.const 8))))
+        (call $out (i64.load offset=4096 (i32.const 16)))
+        (call $out (i64.extend_i32_u (global.get $g)))))"#;
+    check(
+        wat,
+        &[
+            // Bytes 0..64 in steps of 4 from 0, 1 and 2: 48 of them are 1.
+            Value::I64(48),
+            Value::I64(-81985529216486896),
+            Value::I64(0x8000_0000),
+            Value::I64(0x7ff8_0000_0000_0001),
+            Value::I64(3),
+        ],
+    );
+}
+
+#[test]
 fn call_indirect_paused_inside_callee() {
     let wat = r#"(module
       (import "env" "out" (func $out (param i32)))

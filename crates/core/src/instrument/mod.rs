@@ -9,6 +9,7 @@
 mod analyze;
 mod costs;
 mod liveness;
+mod pin;
 mod resume;
 
 use std::collections::{HashMap, HashSet};
@@ -382,11 +383,13 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
     }
     let mut max_frame = 0u32;
     let mut max_weight = 0u32;
+    let mut pins = pin::PinGlobals::default();
     {
         let walrus::Module {
             funcs,
             locals,
             types,
+            globals,
             ..
         } = &mut module;
         for (ordinal, fid) in guest_funcs.iter().enumerate() {
@@ -401,8 +404,15 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
             };
             let func = funcs.get_mut(*fid).kind.unwrap_local_mut();
             mutates_tables |= uses_table_ops(func);
+            let is_leaf = leaves.contains(fid);
+            // Leaves keep one copy of their code: nothing to pin.
+            let stored = if is_leaf {
+                Vec::new()
+            } else {
+                pin::loop_stored_constants(func)
+            };
             let report = pass
-                .run(func, locals, types, leaves.contains(fid))
+                .run(func, locals, types, is_leaf)
                 .map_err(|e| match e {
                     Error::Internal(m) => Error::Internal(format!("function {ordinal}: {m}")),
                     other => other,
@@ -410,6 +420,7 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
             if let Some((mem, _)) = &guest_memory {
                 mark_memory_writes(func, *mem, wrote, gas_saved, &plain_calls);
             }
+            pins.pin(globals, func, &stored);
             max_frame = max_frame.max(report.frame_bytes);
             max_weight = max_weight.max(report.depth_weight);
         }
@@ -487,6 +498,7 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
             g.mutable
                 && ![gas, gas_saved, state, uw_ptr, depth, wrote].contains(&g.id())
                 && !drop_masks.contains(&g.id())
+                && !pins.contains(g.id())
         })
         .map(|g| (g.id(), g.ty))
         .collect();

@@ -1,0 +1,280 @@
+(module
+  (type (;0;) (func))
+  (type (;1;) (func (param i32)))
+  (memory (;0;) 1)
+  (memory (;1;) 9 9)
+  (global $count (;0;) (mut i32) i32.const 0)
+  (global (;1;) (mut i64) i64.const 0)
+  (global (;2;) (mut i64) i64.const 0)
+  (global (;3;) (mut i32) i32.const 0)
+  (global (;4;) (mut i32) i32.const 0)
+  (global (;5;) (mut i32) i32.const 0)
+  (global (;6;) (mut i32) i32.const 0)
+  (global (;7;) (mut i32) i32.const 0)
+  (global (;8;) (mut i64) i64.const 0)
+  (export "mark" (func 0))
+  (export "__ws_g0" (global $count))
+  (export "__ws_gas" (global 1))
+  (export "__ws_gas_saved" (global 2))
+  (export "__ws_state" (global 3))
+  (export "__ws_uw_ptr" (global 4))
+  (export "__ws_depth" (global 5))
+  (export "__ws_wrote" (global 6))
+  (export "__ws_unwind" (memory 1))
+  (export "__ws_restore_drops" (func $__ws_restore_drops))
+  (export "__ws_mem" (memory 0))
+  (func (;0;) (type 1) (param i32)
+    (local i32 i32 i32 i64)
+    i32.const 1
+    global.set 7
+    i64.const -1
+    global.set 8
+    block (result i32) ;; label = @1
+      block (result i32) ;; label = @2
+        block (result i32) ;; label = @3
+          block (result i32) ;; label = @4
+            block ;; label = @5
+              block ;; label = @6
+                block ;; label = @7
+                  global.get 1
+                  i64.const 1
+                  i64.sub
+                  local.tee 4
+                  i64.const 4611686018427387904
+                  i64.ge_u
+                  if ;; label = @8
+                    global.get 3
+                    if ;; label = @9
+                      global.get 4
+                      i32.const 24
+                      i32.sub
+                      local.tee 3
+                      global.set 4
+                      local.get 3
+                      i32.load 1
+                      i32.const 0
+                      i32.ne
+                      if ;; label = @10
+                        call $__ws_trap_corrupt_unwind
+                        unreachable
+                      else
+                      end
+                      local.get 3
+                      i32.load 1 offset=4
+                      local.tee 2
+                      i32.const 1
+                      i32.sub
+                      i32.const 2
+                      i32.ge_u
+                      if ;; label = @10
+                        call $__ws_trap_corrupt_unwind
+                        unreachable
+                      else
+                      end
+                      local.get 3
+                      i32.load 1 offset=8
+                      local.set 0
+                      local.get 3
+                      i32.load 1 offset=16
+                      local.set 1
+                      local.get 2
+                      i32.const 1
+                      i32.eq
+                      if ;; label = @10
+                        i32.const 0
+                        global.set 3
+                        global.get 2
+                        local.set 4
+                        i32.const 0
+                        local.set 2
+                      else
+                      end
+                    else
+                      i32.const 1
+                      global.set 3
+                      i32.const 1
+                      br 8 (;@1;)
+                    end
+                  else
+                    br 1 (;@7;)
+                  end
+                  block ;; label = @8
+                    local.get 2
+                    if ;; label = @9
+                      local.get 2
+                      i32.const 2
+                      i32.sub
+                      i32.const 0
+                      i32.gt_u
+                      br_if 1 (;@8;)
+                      local.get 2
+                      i32.const 2
+                      i32.eq
+                      if ;; label = @10
+                        i32.const 0
+                        global.set 3
+                        global.get 2
+                        i64.const 18
+                        i64.add
+                        local.set 4
+                        i32.const 0
+                        local.set 2
+                      else
+                      end
+                    else
+                    end
+                    i32.const 1
+                    global.set 6
+                    loop ;; label = @9
+                      local.get 4
+                      i64.const 18
+                      i64.lt_s
+                      local.get 4
+                      i64.const 18
+                      i64.sub
+                      local.set 4
+                      if ;; label = @10
+                        i32.const 1
+                        global.set 3
+                        i32.const 2
+                        br 9 (;@1;)
+                      else
+                      end
+                      local.get 1
+                      i32.const 1
+                      i32.store8
+                      local.get 1
+                      i64.const -1
+                      i64.store offset=256
+                      global.get $count
+                      i32.const 1
+                      i32.add
+                      global.set $count
+                      local.get 1
+                      local.get 0
+                      i32.add
+                      local.set 1
+                      local.get 1
+                      i32.const 200
+                      i32.lt_u
+                      br_if 0 (;@9;)
+                    end
+                  end
+                  br 1 (;@6;)
+                end
+                block ;; label = @7
+                  i32.const 1
+                  global.set 6
+                  loop ;; label = @8
+                    local.get 4
+                    i64.const 18
+                    i64.lt_s
+                    local.get 4
+                    i64.const 18
+                    i64.sub
+                    local.set 4
+                    if ;; label = @9
+                      i32.const 1
+                      global.set 3
+                      i32.const 2
+                      br 7 (;@2;)
+                    else
+                    end
+                    local.get 1
+                    i32.const 1
+                    i32.store8
+                    local.get 1
+                    i64.const -1
+                    i64.store offset=256
+                    global.get $count
+                    i32.const 1
+                    i32.add
+                    global.set $count
+                    local.get 1
+                    local.get 0
+                    i32.add
+                    local.set 1
+                    local.get 1
+                    i32.const 200
+                    i32.lt_u
+                    br_if 0 (;@8;)
+                  end
+                end
+              end
+            end
+            local.get 4
+            global.set 1
+            return
+          end
+          global.get 3
+          i32.const 0
+          i32.ne
+          i32.add
+          i32.const 1
+          global.set 3
+          br 2 (;@1;)
+        end
+        global.get 3
+        i32.const 0
+        i32.ne
+        i32.add
+        i32.const 1
+        global.set 3
+      end
+      local.get 4
+      global.set 1
+      local.set 2
+      global.get 4
+      local.set 3
+      local.get 3
+      i32.const 0
+      i32.store 1
+      local.get 3
+      local.get 2
+      i32.store 1 offset=4
+      local.get 3
+      local.get 0
+      i64.extend_i32_u
+      i64.store 1 offset=8
+      local.get 3
+      local.get 1
+      i64.extend_i32_u
+      i64.store 1 offset=16
+      local.get 3
+      i32.const 24
+      i32.add
+      global.set 4
+      return
+    end
+    local.get 4
+    global.set 1
+    local.set 2
+    global.get 4
+    local.set 3
+    local.get 3
+    i32.const 0
+    i32.store 1
+    local.get 3
+    local.get 2
+    i32.store 1 offset=4
+    local.get 3
+    local.get 0
+    i64.extend_i32_u
+    i64.store 1 offset=8
+    local.get 3
+    local.get 1
+    i64.extend_i32_u
+    i64.store 1 offset=16
+    local.get 3
+    i32.const 24
+    i32.add
+    global.set 4
+  )
+  (func $__ws_trap_call_depth (;1;) (type 0)
+    unreachable
+  )
+  (func $__ws_trap_corrupt_unwind (;2;) (type 0)
+    unreachable
+  )
+  (func $__ws_restore_drops (;3;) (type 0))
+)
