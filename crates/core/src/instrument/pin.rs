@@ -22,7 +22,7 @@
 //! Only constants stored inside a loop (the value operand of a store, which
 //! takes a register on x86-64) are pinned; operands of arithmetic and
 //! compares are immediates of the machine instruction and need no register.
-//! sieve in 1M-gas slices: 68-76 -> 49-50 ms a run (valgrind: 589.7M ->
+//! sieve in 1M-gas slices: 67-76 -> 49-50 ms a run (valgrind: 589.7M ->
 //! 566.9M instructions, the inner loop's load and store gone); of the other
 //! benchmark programs only libc has pins (4 functions, instruction counts
 //! within 0.1 %), the rest instrument to the same bytes (2026-12-07).
