@@ -35,9 +35,13 @@ use walrus::{ConstExpr, GlobalId, LocalFunction, ModuleGlobals, ValType};
 
 use super::resume::nested;
 
+/// At most this many pins per function: each costs a store on every call,
+/// whether or not its loop runs (the benchmark programs need up to 6).
+const MAX_PINS: usize = 8;
+
 /// The distinct constants that `func` stores inside a loop (a `const`
-/// right before a store is the stored value), in the order first found.
-/// Read on the input code, before the pass copies it.
+/// right before a store is the stored value), in the order first found,
+/// at most [`MAX_PINS`]. Read on the input code, before the pass copies it.
 pub fn loop_stored_constants(func: &LocalFunction) -> Vec<Value> {
     let mut found: Vec<Value> = Vec::new();
     let mut stack = vec![(func.entry_block(), false)];
@@ -54,6 +58,9 @@ pub fn loop_stored_constants(func: &LocalFunction) -> Vec<Value> {
                     ) && !found.iter().any(|v| same_bits(v, value))
                     {
                         found.push(*value);
+                        if found.len() == MAX_PINS {
+                            return found;
+                        }
                     }
                 }
             }
@@ -175,5 +182,17 @@ mod tests {
                 "I64(9)"
             ]
         );
+    }
+
+    #[test]
+    fn pins_at_most_eight_constants_a_function() {
+        let stores: String = (0..12)
+            .map(|c| format!("(i32.store (local.get $p) (i32.const {}))", 100 + c))
+            .collect();
+        let found = stored(&format!(
+            "(module (memory 1) (func (param $p i32) (loop $l {stores} (br_if $l (local.get $p)))))"
+        ));
+        let expected: Vec<String> = (0..8).map(|c| format!("I32({})", 100 + c)).collect();
+        assert_eq!(found, expected);
     }
 }
