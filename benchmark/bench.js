@@ -36,13 +36,18 @@ const UNLIMITED = Number.MAX_SAFE_INTEGER
 
 const env = { next: (i) => i ^ 0x55 }
 
+/** Median of the numbers in `v`. */
+const med = (v) => {
+  const s = [...v].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
 /** Median of `fn()`'s return value (ms) over `repeats` runs, after one warm-up. */
 function median(fn, repeats = 7) {
   fn()
   const samples = []
   for (let k = 0; k < repeats; k++) samples.push(fn())
-  samples.sort((a, b) => a - b)
-  return samples[Math.floor(samples.length / 2)]
+  return med(samples)
 }
 
 /** Wall time (ms) of one call of `fn`. */
@@ -125,12 +130,6 @@ function codeSize(wasm) {
     p += size
   }
   return 0
-}
-
-/** Median of the numbers in `v`. */
-const med = (v) => {
-  const s = [...v].sort((a, b) => a - b)
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
 const ratio = (x, base) => `${(x / base).toFixed(2)}x`
