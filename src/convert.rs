@@ -115,12 +115,7 @@ pub fn integer_arg(env: &Env, value: Unknown, name: &str, min: f64, max: f64) ->
             &format!("{name} must be a number, got {}", describe(value)?),
         ));
     };
-    if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
-        return Err(invalid_type(
-            env,
-            &format!("{name} must be an integer, got {number}"),
-        ));
-    }
+    integral(env, number, name)?;
     if !(min..=max).contains(&number) {
         return Err(invalid_range(
             env,
@@ -128,6 +123,18 @@ pub fn integer_arg(env: &Env, value: Unknown, name: &str, min: f64, max: f64) ->
         ));
     }
     Ok(number)
+}
+
+/// `TypeError` unless `number` is an integer (NaN is not; the infinities
+/// are, and are left to the range checks).
+fn integral(env: &Env, number: f64, name: &str) -> Result<()> {
+    if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
+        return Err(invalid_type(
+            env,
+            &format!("{name} must be an integer, got {number}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The value of `value` when it is a number (`None` for every other type;
@@ -173,12 +180,7 @@ pub fn u64_arg(env: &Env, value: Unknown, name: &str) -> Result<u64> {
         }
         return Ok(low);
     };
-    if number.is_nan() || (number.is_finite() && number.fract() != 0.0) {
-        return Err(invalid_type(
-            env,
-            &format!("{name} must be an integer, got {number}"),
-        ));
-    }
+    integral(env, number, name)?;
     if !(0.0..=MAX_SAFE_INTEGER).contains(&number) {
         let message = format!(
             "{name} must be between 0 and 2^53-1 (Number.MAX_SAFE_INTEGER; \
