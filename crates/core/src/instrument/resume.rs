@@ -1931,14 +1931,18 @@ impl FuncPass<'_> {
             .builder_mut()
             .dangling_instr_seq(InstrSeqType::Simple(None))
             .id();
-        let mut rewinding = vec![
-            lget(st.ri),
-            const_i32(lo as i32),
-            binop(BinaryOp::I32Sub),
-            const_i32((hi - lo) as i32),
-            binop(BinaryOp::I32GtU),
-            synth(BrIf { block: skip }),
-        ];
+        let mut rewinding = if hi == lo {
+            vec![lget(st.ri), const_i32(lo as i32), binop(BinaryOp::I32Ne)]
+        } else {
+            vec![
+                lget(st.ri),
+                const_i32(lo as i32),
+                binop(BinaryOp::I32Sub),
+                const_i32((hi - lo) as i32),
+                binop(BinaryOp::I32GtU),
+            ]
+        };
+        rewinding.push(synth(BrIf { block: skip }));
         let target = match finish {
             Finish::Nowhere => None,
             Finish::BeforeLoop(refund) => Some((lo, self.finish_rewind(st, refund))),

@@ -113,9 +113,7 @@
                     if ;; label = @9
                       local.get 0
                       i32.const 2
-                      i32.sub
-                      i32.const 0
-                      i32.gt_u
+                      i32.ne
                       br_if 1 (;@8;)
                     else
                     end
@@ -172,9 +170,7 @@
                     if ;; label = @9
                       local.get 0
                       i32.const 3
-                      i32.sub
-                      i32.const 0
-                      i32.gt_u
+                      i32.ne
                       br_if 1 (;@8;)
                     else
                     end
@@ -232,9 +228,7 @@
                     if ;; label = @9
                       local.get 0
                       i32.const 4
-                      i32.sub
-                      i32.const 0
-                      i32.gt_u
+                      i32.ne
                       br_if 1 (;@8;)
                     else
                     end

@@ -101,9 +101,7 @@
                     if ;; label = @9
                       local.get 4
                       i32.const 2
-                      i32.sub
-                      i32.const 0
-                      i32.gt_u
+                      i32.ne
                       br_if 1 (;@8;)
                     else
                     end
@@ -113,9 +111,7 @@
                         if ;; label = @11
                           local.get 4
                           i32.const 2
-                          i32.sub
-                          i32.const 0
-                          i32.gt_u
+                          i32.ne
                           br_if 1 (;@10;)
                           local.get 4
                           i32.const 2

@@ -93,9 +93,7 @@
                     if ;; label = @9
                       local.get 1
                       i32.const 2
-                      i32.sub
-                      i32.const 0
-                      i32.gt_u
+                      i32.ne
                       br_if 1 (;@8;)
                       local.get 1
                       i32.const 2
