@@ -81,6 +81,16 @@ fn refuses_invalid_and_unsupported_modules_with_codes() {
             "table.grow",
             r#"(module (table 1 funcref) (func (drop (table.grow (ref.null func) (i32.const 1)))))"#,
         ),
+        (
+            // The inner loop's result goes through a local the outer
+            // loop's pause path overwrites (it once panicked there).
+            "funcref loop results in a loop",
+            r#"(module (func (local $n i32)
+                 (loop $outer
+                   (drop (loop (result funcref) (ref.null func)))
+                   (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                   (br_if $outer (i32.lt_u (local.get $n) (i32.const 3))))))"#,
+        ),
     ];
     for (what, wat) in cases {
         let wasm = wat::parse_str(wat).unwrap();
@@ -92,6 +102,19 @@ fn refuses_invalid_and_unsupported_modules_with_codes() {
             other => panic!("{what}: expected UnsupportedFeature, got {other:?}"),
         }
     }
+    // The refusal names the function (imports count in its index).
+    let wasm = wat::parse_str(
+        r#"(module (import "env" "f" (func)) (func $first) (func $looping
+             (drop (loop (result funcref) (ref.null func)))))"#,
+    )
+    .unwrap();
+    let e = Program::load(&wasm, &opts).unwrap_err();
+    assert_eq!(e.code(), "ERR_UNSUPPORTED_FEATURE");
+    assert!(
+        e.to_string().contains("reference-typed")
+            && e.to_string().ends_with("function 2 \"looping\""),
+        "{e}"
+    );
     // Invalid (not just unsupported): a type error.
     let bad = wat::parse_str(r#"(module (func (result i32) (i64.const 1)))"#);
     // `wat` refuses to encode some invalid modules; encode by hand then.
@@ -1065,4 +1088,46 @@ fn a_snapshot_after_a_run_holds_every_write_of_the_run() {
             "slices of {slice}"
         );
     }
+}
+
+#[test]
+fn reference_typed_block_results_around_calls_pause_and_restore() {
+    // A funcref block result computed after a call inside it: accepted
+    // (nothing reference-typed is live at the call), and the same at every
+    // pause, restored into a fresh executor each time.
+    let p = program(
+        r#"(module
+          (memory 1)
+          (elem declare func $g)
+          (func $g (i32.store (i32.const 4) (i32.add (i32.load (i32.const 4)) (i32.const 1))))
+          (func (export "entry") (local $i i32)
+            (loop $l
+              (i32.store (i32.const 0)
+                (i32.add (i32.load (i32.const 0))
+                  (ref.is_null
+                    (block (result funcref)
+                      (call $g)
+                      (if (result funcref) (i32.and (local.get $i) (i32.const 1))
+                        (then (ref.null func)) (else (ref.func $g)))))))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))))"#,
+    );
+    let expected = [5, 0, 0, 0, 10, 0, 0, 0];
+    let mut whole = executor(&p, 1);
+    assert_eq!(
+        whole.run(u64::MAX, &mut NoHost).unwrap(),
+        RunOutcome::Finished
+    );
+    assert_eq!(whole.read_memory(0, 8).unwrap(), expected);
+    let mut e = executor(&p, 1);
+    let mut pauses = 0;
+    while e.run(1, &mut NoHost).unwrap() == RunOutcome::Paused {
+        let bytes = e.snapshot().unwrap().to_bytes();
+        e = executor(&p, 1);
+        e.restore(&Snapshot::from_bytes(&bytes).unwrap()).unwrap();
+        pauses += 1;
+    }
+    assert!(pauses > 20, "only {pauses} pauses");
+    assert_eq!(e.read_memory(0, 8).unwrap(), expected);
+    assert_eq!(e.gas_used(), whole.gas_used());
 }

@@ -402,6 +402,12 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
                 depth_budget: config.stack_budget,
                 func_types: &func_types,
             };
+            // The function as a reader of the module knows it: its index
+            // (imports first) and its name, if the name section gives one.
+            let where_ = match &funcs.get(*fid).name {
+                Some(name) => format!("function {} \"{name}\"", imported.len() + ordinal),
+                None => format!("function {}", imported.len() + ordinal),
+            };
             let func = funcs.get_mut(*fid).kind.unwrap_local_mut();
             mutates_tables |= uses_table_ops(func);
             let is_leaf = leaves.contains(fid);
@@ -415,6 +421,9 @@ fn instrument_inner(wasm: &[u8], config: &InstrumentConfig) -> Result<Instrument
                 .run(func, locals, types, is_leaf)
                 .map_err(|e| match e {
                     Error::Internal(m) => Error::Internal(format!("function {ordinal}: {m}")),
+                    Error::UnsupportedFeature(m) => {
+                        Error::UnsupportedFeature(format!("{m} in {where_}"))
+                    }
                     other => other,
                 })?;
             if let Some((mem, _)) = &guest_memory {

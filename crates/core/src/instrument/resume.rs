@@ -578,7 +578,12 @@ impl FuncPass<'_> {
         });
         for l in &saved {
             if matches!(st.locals.get(*l).ty(), ValType::Ref(_)) {
-                return Err(Error::UnsupportedFeature("reference-typed locals".into()));
+                return Err(Error::UnsupportedFeature(
+                    "reference-typed values where the program can pause (a reference-typed \
+                     local, or a block, loop or if with reference-typed params or results \
+                     around a call, loop or bulk memory operation)"
+                        .into(),
+                ));
             }
             if matches!(st.locals.get(*l).ty(), ValType::V128) {
                 return Err(Error::UnsupportedFeature("SIMD (v128 locals)".into()));
@@ -2399,17 +2404,19 @@ fn new_seq(func: &mut LocalFunction, instrs: Vec<(Instr, InstrLocId)>) -> InstrS
     id
 }
 
+/// The zero (or null) of `ty`. A pause path overwrites dead temps with it
+/// before the saved locals are checked, so it must exist for every type,
+/// even those the check then refuses.
 fn zero_of(ty: ValType) -> (Instr, InstrLocId) {
-    synth(Const {
-        value: match ty {
-            ValType::I32 => Value::I32(0),
-            ValType::I64 => Value::I64(0),
-            ValType::F32 => Value::F32(0.0),
-            ValType::F64 => Value::F64(0.0),
-            ValType::V128 => Value::V128(0),
-            ValType::Ref(_) => unreachable!("reference results are refused earlier"),
-        },
-    })
+    let value = match ty {
+        ValType::I32 => Value::I32(0),
+        ValType::I64 => Value::I64(0),
+        ValType::F32 => Value::F32(0.0),
+        ValType::F64 => Value::F64(0.0),
+        ValType::V128 => Value::V128(0),
+        ValType::Ref(ty) => return synth(RefNull { ty }),
+    };
+    synth(Const { value })
 }
 
 /// Deletes instructions after an unconditional branch in every sequence.
