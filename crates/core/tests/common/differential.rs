@@ -74,8 +74,38 @@ pub fn smith_config() -> wasm_smith::Config {
 
 /// A wasm-smith module from `data`, made to terminate.
 pub fn smith_module(data: &[u8]) -> Option<Vec<u8>> {
+    smith_module_of(smith_config(), data)
+}
+
+/// [`smith_module`] with reference types on. Modules the instrumenter
+/// refuses for what they do with references (or for the typed references
+/// wasm-smith then also writes, which need GC) are not generated: they are
+/// outside what the instrumenter promises to run; nor are modules without
+/// an exported function to call (most that are left).
+pub fn smith_module_with_references(data: &[u8]) -> Option<Vec<u8>> {
+    let mut c = smith_config();
+    c.reference_types_enabled = true;
+    let wasm = smith_module_of(c, data)?;
+    let exports_a_function = wasmparser::Parser::new(0)
+        .parse_all(&wasm)
+        .any(|p| match p {
+            Ok(wasmparser::Payload::ExportSection(r)) => r
+                .into_iter()
+                .any(|e| matches!(e, Ok(e) if e.kind == wasmparser::ExternalKind::Func)),
+            _ => false,
+        });
+    if !exports_a_function {
+        return None;
+    }
+    match instrument(&wasm, &InstrumentConfig::default()) {
+        Err(Error::UnsupportedFeature(m)) if m.contains("reference") || m.contains("gc ") => None,
+        _ => Some(wasm),
+    }
+}
+
+fn smith_module_of(config: wasm_smith::Config, data: &[u8]) -> Option<Vec<u8>> {
     let mut u = arbitrary::Unstructured::new(data);
-    let mut m = wasm_smith::Module::new(smith_config(), &mut u).ok()?;
+    let mut m = wasm_smith::Module::new(config, &mut u).ok()?;
     m.ensure_termination(10_000).ok()?;
     Some(m.to_bytes())
 }
