@@ -271,3 +271,81 @@ test('what an import writes with writeMemory is in every snapshot after it, when
     assert.deepEqual([...current.readMemory(i * 4096, 2)], [0x5a, i], `page ${i}`)
   }
 })
+
+test('conversions agree with V8 on odd results and on random argument bits, NaN payloads included', async () => {
+  const wasm = await wat(`(module
+    (import "env" "r" (func $ri32 (result i32)))
+    (import "env" "r" (func $ri64 (result i64)))
+    (import "env" "r" (func $rf32 (result f32)))
+    (import "env" "r" (func $rf64 (result f64)))
+    (import "env" "a" (func $a (param i32 i64 f32 f64)))
+    (memory (export "memory") 1)
+    (func (export "i32") (i32.store (i32.const 0) (call $ri32)))
+    (func (export "i64") (i64.store (i32.const 0) (call $ri64)))
+    (func (export "f32") (f32.store (i32.const 0) (call $rf32)))
+    (func (export "f64") (f64.store (i32.const 0) (call $rf64)))
+    (func (export "args")
+      (call $a (i32.load (i32.const 8)) (i64.load (i32.const 16)) (f32.load (i32.const 24)) (f64.load (i32.const 32)))))`)
+  const odd = [
+    0, -0, 1, -1, 0.5, -0.5, 1.5, 2.5, -2.5, 2 ** 31, 2 ** 31 - 1, -(2 ** 31), -(2 ** 31) - 1, 2 ** 32, 2 ** 32 + 1,
+    2 ** 53, 2 ** 63, -(2 ** 63), 2 ** 64, 1e300, -1e300, NaN, Infinity, -Infinity, 3.4028235e38, 3.4028236e38,
+    1e-45, 1.4e-45, 7e-46, 5e-324, true, false, null, undefined, '', ' ', '12', ' 12 ', '0x10', '0b11', '0o7',
+    '1e3', '-0', 'abc', '12n', '9007199254740993', '18446744073709551615', '-9223372036854775809', 0n, 1n, -1n,
+    2n ** 63n, 2n ** 64n, -(2n ** 63n) - 1n, 2n ** 100n, [], [5], [1, 2], {}, { valueOf: () => 3 },
+    { toString: () => '4' }, { valueOf: () => '7' }, { valueOf: () => 8n }, new Number(9), new String('10'),
+    Object(11n), new Date(0), { [Symbol.toPrimitive]: (hint) => (hint === 'number' ? 12 : '13') },
+  ]
+  // The stored bits (so -0 and NaN payloads count), or the error's class.
+  const read = {
+    i32: (b) => b.readInt32LE(0),
+    i64: (b) => b.readBigInt64LE(0),
+    f32: (b) => b.readUInt32LE(0),
+    f64: (b) => b.readBigUInt64LE(0),
+  }
+  const outcome = (fn) => {
+    try {
+      return { value: fn() }
+    } catch (error) {
+      return { error: error.constructor.name }
+    }
+  }
+  const v8 = (env, entry, memory) => {
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(wasm), { env })
+    if (memory) Buffer.from(instance.exports.memory.buffer).set(memory)
+    instance.exports[entry]()
+    return Buffer.from(instance.exports.memory.buffer, 0, 8)
+  }
+  const ours = (env, entry, memory) => {
+    const executor = new Executor(wasm, 1, env, { entry })
+    if (memory) executor.writeMemory(0, memory)
+    executor.run(1000)
+    return executor.readMemory(0, 8)
+  }
+  let compared = 0
+  for (const [entry, reader] of Object.entries(read)) {
+    for (const v of odd) {
+      const env = { r: () => v, a() {} }
+      const label = typeof v === 'bigint' ? `${v}n` : String(v)
+      assert.deepEqual(outcome(() => reader(ours(env, entry))), outcome(() => reader(v8(env, entry))), `${entry} <- ${label}`)
+      compared++
+    }
+  }
+  // Arguments: random bit patterns, every seventh f32 a NaN with a payload.
+  let s = 12345
+  const next = () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0
+    return s
+  }
+  const shown = (args) => args.map((x) => (typeof x === 'bigint' ? `${x}n` : Object.is(x, -0) ? '-0' : String(x)))
+  const memory = Buffer.alloc(40)
+  for (let k = 0; k < 2000; k++) {
+    for (let j = 8; j < 40; j += 4) memory.writeUInt32LE(next(), j)
+    if (k % 7 === 0) memory.writeUInt32LE(0x7fc00001 + (next() & 0xff), 24)
+    let theirs, mine
+    v8({ r() {}, a: (...x) => { theirs = x } }, 'args', memory)
+    ours({ r() {}, a: (...x) => { mine = x } }, 'args', memory)
+    assert.deepEqual(shown(mine), shown(theirs), `arguments from ${memory.subarray(8).toString('hex')}`)
+    compared++
+  }
+  assert.equal(compared, 4 * odd.length + 2000)
+})
