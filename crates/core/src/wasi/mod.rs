@@ -446,6 +446,11 @@ pub fn function_names() -> impl Iterator<Item = &'static str> {
     FUNCTIONS.iter().map(|(n, ..)| *n)
 }
 
+/// The parameter and result types of the WASI preview1 function `name`.
+pub fn signature(name: &str) -> Option<(&'static [ValueType], &'static [ValueType])> {
+    lookup(name).map(|(_, params, results)| (params, results))
+}
+
 /// Checks an import from [`MODULE`]: a known function with its signature.
 pub(crate) fn check_import(
     name: &str,
