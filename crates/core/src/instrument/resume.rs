@@ -580,8 +580,7 @@ impl FuncPass<'_> {
             if matches!(st.locals.get(*l).ty(), ValType::Ref(_)) {
                 return Err(Error::UnsupportedFeature(
                     "reference-typed values where the program can pause (a reference-typed \
-                     local, or a block, loop or if with reference-typed params or results \
-                     around a call, loop or bulk memory operation)"
+                     local, or a reference a loop, block or if takes or returns)"
                         .into(),
                 ));
             }
