@@ -35,7 +35,9 @@ export declare class Executor {
    * `ERR_UNSUPPORTED_FEATURE`, `ERR_UNSUPPORTED_MODULE`,
    * `ERR_IMPORT_MISSING`, `ERR_IMPORT_TYPE`, `ERR_ENTRY_NOT_FOUND`,
    * `ERR_INVALID_ENTRY`) or a `RangeError` (`ERR_INVALID_ARG`,
-   * `ERR_MEMORY_LIMIT` when the module needs more memory than `memLimit`).
+   * `ERR_MEMORY_LIMIT` when the module needs more memory than `memLimit`,
+   * or when the process is out of address space: "out of address
+   * space: ...").
    */
   constructor(wasm: Uint8Array | ArrayBuffer, memLimit: number, env?: Record<string, ((...args: any[]) => any) | Record<string, (...args: any[]) => any>>, options?: ExecutorOptions)
   /**

@@ -283,6 +283,47 @@ test('30,000 create/run/free cycles in one synchronous loop: free() returns the 
   }
 })
 
+test('out of address space: a RangeError that says so, the live executors unharmed, and free() makes room, also for another module', () => {
+  const { spawnSync } = require('node:child_process')
+  // In a child process, which fills its address space with live executors
+  // (~8 GiB each, no RAM) until the OS refuses one.
+  const script = `
+    const assert = require('node:assert/strict')
+    const { Executor } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+    const wasm = require('node:fs').readFileSync(${JSON.stringify(path.join(__dirname, '..', 'examples', 'count.wasm'))})
+    const noop = { print() {} }
+    const live = []
+    let error
+    for (;;) {
+      try {
+        const executor = new Executor(wasm, 2, noop)
+        assert.equal(executor.run(50), false)
+        live.push(executor)
+      } catch (e) {
+        error = e
+        break
+      }
+      assert.ok(live.length < 1000000, 'no limit reached')
+    }
+    assert.ok(error instanceof RangeError, String(error))
+    assert.equal(error.code, 'ERR_MEMORY_LIMIT')
+    assert.match(error.message, /^out of address space: the OS refused to reserve address space for a memory; each executor reserves about 8 GiB of it \\(not RAM\\), so drop or free executors you no longer need \\(mmap failed /)
+    for (let i = 0; i < live.length; i += 997) assert.equal(live[i].run(50), false)
+    // Freed, small instances are kept for the next executor of their
+    // module (reservations and all): that one gets one of them, and an
+    // executor of another module gets the room they held.
+    for (let i = 0; i < 16; i++) live.pop().free()
+    live.push(new Executor(wasm, 2, noop))
+    // (module (memory 1) (func (export "entry")))
+    const other = new Executor(Buffer.from('0061736d0100000001040160000003020100050301000107090105656e74727900000a040102000b', 'hex'), 1, {})
+    assert.equal(other.run(10), true)
+    process.stdout.write(String(live.length))
+  `
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+  assert.equal(child.status, 0, child.stderr)
+  assert.ok(Number(child.stdout) > 1000, child.stdout)
+})
+
 test('gas of every wrong type is refused and runs nothing', () => {
   const executor = new Executor(countWasm(), 2, noop)
   const typeErrors = [undefined, null, '10', '', {}, [], [5], true, Symbol('gas'), () => 5, Object(5), Object(5n), new Date(0), NaN, 1.5, -0.5, Number.EPSILON]

@@ -433,7 +433,9 @@ impl Executor {
     /// `ERR_UNSUPPORTED_FEATURE`, `ERR_UNSUPPORTED_MODULE`,
     /// `ERR_IMPORT_MISSING`, `ERR_IMPORT_TYPE`, `ERR_ENTRY_NOT_FOUND`,
     /// `ERR_INVALID_ENTRY`) or a `RangeError` (`ERR_INVALID_ARG`,
-    /// `ERR_MEMORY_LIMIT` when the module needs more memory than `memLimit`).
+    /// `ERR_MEMORY_LIMIT` when the module needs more memory than `memLimit`,
+    /// or when the process is out of address space: "out of address
+    /// space: ...").
     #[napi(
         constructor,
         ts_args_type = "wasm: Uint8Array | ArrayBuffer, memLimit: number, env?: Record<string, ((...args: any[]) => any) | Record<string, (...args: any[]) => any>>, options?: ExecutorOptions"

@@ -75,6 +75,12 @@ pub enum Error {
     InvalidEntry(String),
     #[error("{0}")]
     MemoryLimit(String),
+    /// The OS refused to reserve address space for a memory: too many live
+    /// executors (each reserves about 8 GiB of it, not RAM), or a limit on
+    /// the process's address space. Its code is `ERR_MEMORY_LIMIT`, as for
+    /// other memory that cannot be had.
+    #[error("out of address space: {0}")]
+    AddressSpace(String),
     /// An import the runtime serves itself (WASI) does not exist.
     #[error("missing import: {0}")]
     ImportMissing(String),
@@ -122,7 +128,7 @@ impl Error {
             Error::UnsupportedModule(_) => "ERR_UNSUPPORTED_MODULE",
             Error::EntryNotFound(_) => "ERR_ENTRY_NOT_FOUND",
             Error::InvalidEntry(_) => "ERR_INVALID_ENTRY",
-            Error::MemoryLimit(_) => "ERR_MEMORY_LIMIT",
+            Error::MemoryLimit(_) | Error::AddressSpace(_) => "ERR_MEMORY_LIMIT",
             Error::ImportMissing(_) => "ERR_IMPORT_MISSING",
             Error::ImportType(_) => "ERR_IMPORT_TYPE",
             Error::Trap { .. } => "ERR_WASM_TRAP",
@@ -151,9 +157,10 @@ impl Error {
             | Error::InvalidArgument(_)
             | Error::SnapshotCorrupt(_)
             | Error::SnapshotVersion { .. } => ErrorClass::Type,
-            Error::MemoryLimit(_) | Error::OutOfBounds(_) | Error::SnapshotMemoryLimit(_) => {
-                ErrorClass::Range
-            }
+            Error::MemoryLimit(_)
+            | Error::AddressSpace(_)
+            | Error::OutOfBounds(_)
+            | Error::SnapshotMemoryLimit(_) => ErrorClass::Range,
             _ => ErrorClass::Generic,
         }
     }

@@ -1,10 +1,13 @@
 //! Running out of address space (each executor reserves ~8 GiB of it, see
 //! docs/engine.md "Limits"): creating executors until the OS refuses gives a
 //! clear `ERR_MEMORY_LIMIT`, never a panic or an internal error, and dropping
-//! executors makes room again. Alone in its own test binary (process), since
+//! executors makes room again, also when the dropped ones went to the pool of
+//! reset instances (which a refused reservation empties). Alone in its own test binary (process), since
 //! it fills the address space for a moment.
 
-use wasm_sandbox_core::{Executor, ExecutorConfig, NoHost, Program, ProgramOptions, RunOutcome};
+use wasm_sandbox_core::{
+    Error, Executor, ExecutorConfig, NoHost, Program, ProgramOptions, RunOutcome,
+};
 
 #[test]
 fn exhausting_the_address_space_is_a_clear_error_and_recoverable() {
@@ -15,15 +18,17 @@ fn exhausting_the_address_space_is_a_clear_error_and_recoverable() {
     )
     .unwrap();
     let p = Program::load(&wasm, &ProgramOptions::default()).unwrap();
-    let new = || {
-        Executor::new(
-            p.clone(),
-            ExecutorConfig {
-                memory_limit_pages: 16,
-                entry: None,
-            },
-        )
+    // Another program, whose dropped executors the pool keeps.
+    let other = wat::parse_str(r#"(module (memory 1) (func (export "entry")))"#).unwrap();
+    let other = Program::load(&other, &ProgramOptions::default()).unwrap();
+    let config = || ExecutorConfig {
+        memory_limit_pages: 16,
+        entry: None,
     };
+    let new = || Executor::new(p.clone(), config());
+    let pooled: Vec<_> = (0..16)
+        .map(|_| Executor::new(other.clone(), config()).unwrap())
+        .collect();
     let mut live = Vec::new();
     let error = loop {
         match new() {
@@ -43,7 +48,30 @@ fn exhausting_the_address_space_is_a_clear_error_and_recoverable() {
         error.code()
     );
     assert_eq!(error.code(), "ERR_MEMORY_LIMIT", "{error}");
+    assert!(matches!(error, Error::AddressSpace(_)), "{error:?}");
+    let message = error.to_string();
+    for part in [
+        "out of address space: the OS refused to reserve address space for a memory",
+        "each executor reserves about 8 GiB of it (not RAM)",
+        "drop or free executors you no longer need",
+        "(mmap failed to reserve ",
+    ] {
+        assert!(message.contains(part), "{part:?} not in {message:?}");
+    }
     assert!(live.len() > 1000);
+    // Dropped, these go to the pool, reservations and all; the next refusal
+    // empties it and tries again.
+    drop(pooled);
+    let mut made = 0;
+    while let Ok(mut e) = new() {
+        assert_eq!(e.run(100, &mut NoHost).unwrap(), RunOutcome::Paused);
+        live.push(e);
+        made += 1;
+        assert!(made < 1000, "no limit reached again");
+    }
+    println!("{made} more after the pool's 16 were dropped");
+    // The pooled instances reserved as much as these do.
+    assert!((14..=18).contains(&made), "{made}");
     // The live ones are unharmed.
     for e in live.iter_mut().step_by(97) {
         assert_eq!(e.run(1000, &mut NoHost).unwrap(), RunOutcome::Paused);

@@ -429,10 +429,17 @@ impl Executor {
             .and_then(|_| pool::take(&key, fresh_wasi()));
         let (live, fresh) = match recycled {
             Some(live) => (live, false),
-            None => (
-                instantiate(&program, &config, &entry_name, fresh_wasi())?,
-                true,
-            ),
+            None => {
+                let live = match instantiate(&program, &config, &entry_name, fresh_wasi()) {
+                    // The pool's instances hold reservations of their own:
+                    // give them back to the OS and try once more.
+                    Err(Error::AddressSpace(_)) if pool::clear() > 0 => {
+                        instantiate(&program, &config, &entry_name, fresh_wasi())
+                    }
+                    other => other,
+                };
+                (live?, true)
+            }
         };
         let mut executor = Executor {
             wasi,
@@ -1059,6 +1066,13 @@ mod pool {
 
     static POOL: Mutex<Vec<Pooled>> = Mutex::new(Vec::new());
 
+    /// Drops every kept instance (releasing their reservations); returns
+    /// how many there were.
+    pub fn clear() -> usize {
+        let kept = std::mem::take(&mut *POOL.lock().unwrap_or_else(|e| e.into_inner()));
+        kept.len()
+    }
+
     /// A recycled instance for `key`, with `wasi` as its WASI state, still
     /// holding the rest of its last executor's state (the caller resets it
     /// before use, see `Executor::stale`); `None` when the pool has none.
@@ -1471,6 +1485,23 @@ fn map_trap(e: wasmtime::Error) -> Error {
     Error::Trap { kind, backtrace }
 }
 
+/// `Error::AddressSpace` when `e` is the OS refusing to map a memory
+/// (wasmtime's context for a failed reservation: "mmap failed to reserve
+/// ..." or "... to allocate ..."): the process is out of address space (or
+/// under an address-space limit such as `ulimit -v`), which live executors
+/// fill first, each reserving about 8 GiB.
+fn address_space_error(e: &wasmtime::Error) -> Option<Error> {
+    e.chain()
+        .any(|cause| cause.to_string().starts_with("mmap failed to "))
+        .then(|| {
+            Error::AddressSpace(format!(
+                "the OS refused to reserve address space for a memory; each executor \
+                 reserves about 8 GiB of it (not RAM), so drop or free executors you no \
+                 longer need ({e:#})"
+            ))
+        })
+}
+
 fn instantiate(
     program: &Arc<Program>,
     config: &ExecutorConfig,
@@ -1527,7 +1558,9 @@ fn instantiate(
                 let max = mt.maximum().map(|m| m.min(limit)).unwrap_or(limit);
                 let ty = MemoryType::new(mt.minimum() as u32, Some(max as u32));
                 let mem = Memory::new(&mut store, ty).map_err(|e| {
-                    Error::MemoryLimit(format!("cannot create the guest memory: {e}"))
+                    address_space_error(&e).unwrap_or_else(|| {
+                        Error::MemoryLimit(format!("cannot create the guest memory: {e}"))
+                    })
                 })?;
                 imports.push(mem.into());
             }
@@ -1546,10 +1579,10 @@ fn instantiate(
             map_trap(e)
         } else if let Some(t) = e.downcast_ref::<TableTooLarge>() {
             Error::UnsupportedModule(t.to_string())
+        } else if let Some(error) = address_space_error(&e) {
+            error
         } else if format!("{e:#}").contains("memory") {
-            // A memory limit, or the OS refusing to reserve address space
-            // for a memory ("Cannot allocate memory": too many live
-            // executors).
+            // A memory limit.
             Error::MemoryLimit(format!("{e:#}"))
         } else {
             Error::Internal(format!("instantiation failed: {e:#}"))
