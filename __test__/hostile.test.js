@@ -307,7 +307,7 @@ test('out of address space: a RangeError that says so, the live executors unharm
     }
     assert.ok(error instanceof RangeError, String(error))
     assert.equal(error.code, 'ERR_MEMORY_LIMIT')
-    assert.match(error.message, /^out of address space: the OS refused to reserve address space for a memory; each executor reserves about 8 GiB of it \\(not RAM\\), so drop or free executors you no longer need \\(mmap failed /)
+    assert.match(error.message, /^out of address space: the OS refused to reserve address space for a memory; each executor reserves about 8 GiB of it \\(not RAM\\), so call free\\(\\) on executors you no longer need \\(a dropped one keeps its reservation until V8 collects it, after the event loop turns\\) \\(mmap failed /)
     for (let i = 0; i < live.length; i += 997) assert.equal(live[i].run(50), false)
     // Freed, small instances are kept for the next executor of their
     // module (reservations and all): that one gets one of them, and an

@@ -77,6 +77,20 @@ pub fn core_error(env: &Env, error: &core::Error) -> Error {
             &error.to_string(),
             &[("kind", kind.as_str()), ("wasmBacktrace", backtrace)],
         ),
+        // What to do about it is said in JS terms: dropping an executor
+        // releases nothing until V8 collects it.
+        core::Error::AddressSpace(detail) => js_error(
+            env,
+            class,
+            error.code(),
+            &format!(
+                "out of address space: the OS refused to reserve address space for a memory; \
+                 each executor reserves about 8 GiB of it (not RAM), so call free() on \
+                 executors you no longer need (a dropped one keeps its reservation until V8 \
+                 collects it, after the event loop turns) ({detail})"
+            ),
+            &[],
+        ),
         _ => js_error(env, class, error.code(), &error.to_string(), &[]),
     }
 }

@@ -78,8 +78,13 @@ pub enum Error {
     /// The OS refused to reserve address space for a memory: too many live
     /// executors (each reserves about 8 GiB of it, not RAM), or a limit on
     /// the process's address space. Its code is `ERR_MEMORY_LIMIT`, as for
-    /// other memory that cannot be had.
-    #[error("out of address space: {0}")]
+    /// other memory that cannot be had; the string is wasmtime's account
+    /// (e.g. "mmap failed to reserve 0x104000000 bytes: ...").
+    #[error(
+        "out of address space: the OS refused to reserve address space for a memory; \
+         each executor reserves about 8 GiB of it (not RAM), so drop executors you no \
+         longer need ({0})"
+    )]
     AddressSpace(String),
     /// An import the runtime serves itself (WASI) does not exist.
     #[error("missing import: {0}")]

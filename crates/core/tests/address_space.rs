@@ -53,7 +53,7 @@ fn exhausting_the_address_space_is_a_clear_error_and_recoverable() {
     for part in [
         "out of address space: the OS refused to reserve address space for a memory",
         "each executor reserves about 8 GiB of it (not RAM)",
-        "drop or free executors you no longer need",
+        "so drop executors you no longer need",
         "(mmap failed to reserve ",
     ] {
         assert!(message.contains(part), "{part:?} not in {message:?}");

@@ -1493,13 +1493,7 @@ fn map_trap(e: wasmtime::Error) -> Error {
 fn address_space_error(e: &wasmtime::Error) -> Option<Error> {
     e.chain()
         .any(|cause| cause.to_string().starts_with("mmap failed to "))
-        .then(|| {
-            Error::AddressSpace(format!(
-                "the OS refused to reserve address space for a memory; each executor \
-                 reserves about 8 GiB of it (not RAM), so drop or free executors you no \
-                 longer need ({e:#})"
-            ))
-        })
+        .then(|| Error::AddressSpace(format!("{e:#}")))
 }
 
 fn instantiate(
