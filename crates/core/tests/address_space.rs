@@ -2,8 +2,8 @@
 //! docs/engine.md "Limits"): creating executors until the OS refuses gives a
 //! clear `ERR_MEMORY_LIMIT`, never a panic or an internal error, and dropping
 //! executors makes room again, also when the dropped ones went to the pool of
-//! reset instances (which a refused reservation empties). Alone in its own test binary (process), since
-//! it fills the address space for a moment.
+//! reset instances (which a refused reservation empties). Alone in its own
+//! test binary (process), since it fills the address space for a moment.
 
 use wasm_sandbox_core::{
     Error, Executor, ExecutorConfig, NoHost, Program, ProgramOptions, RunOutcome,
