@@ -84,10 +84,9 @@ pub fn core_error(env: &Env, error: &core::Error) -> Error {
             class,
             error.code(),
             &format!(
-                "out of address space: the OS refused to reserve address space for a memory; \
-                 each executor reserves about 8 GiB of it (not RAM), so call free() on \
-                 executors you no longer need (a dropped one keeps its reservation until V8 \
-                 collects it, after the event loop turns) ({detail})"
+                "{}, so call free() on executors you no longer need (a dropped one keeps its \
+                 reservation until V8 collects it, after the event loop turns) ({detail})",
+                core::OUT_OF_ADDRESS_SPACE
             ),
             &[],
         ),

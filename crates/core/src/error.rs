@@ -60,6 +60,11 @@ impl fmt::Display for TrapKind {
     }
 }
 
+/// How the message of [`Error::AddressSpace`] begins; an embedder that
+/// words the advice after it in its own terms starts with this too.
+pub const OUT_OF_ADDRESS_SPACE: &str = "out of address space: the OS refused to reserve address \
+     space for a memory; each executor reserves about 8 GiB of it (not RAM)";
+
 /// Every error the core engine reports.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum Error {
@@ -81,9 +86,9 @@ pub enum Error {
     /// other memory that cannot be had; the string is wasmtime's account
     /// (e.g. "mmap failed to reserve 0x104000000 bytes: ...").
     #[error(
-        "out of address space: the OS refused to reserve address space for a memory; \
-         each executor reserves about 8 GiB of it (not RAM), so drop executors you no \
-         longer need ({0})"
+        "{}, so drop executors you no longer need ({})",
+        OUT_OF_ADDRESS_SPACE,
+        .0
     )]
     AddressSpace(String),
     /// An import the runtime serves itself (WASI) does not exist.

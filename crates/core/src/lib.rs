@@ -20,7 +20,7 @@ pub mod snapshot;
 pub mod value;
 pub mod wasi;
 
-pub use error::{Error, ErrorClass, Result, TrapKind};
+pub use error::{Error, ErrorClass, Result, TrapKind, OUT_OF_ADDRESS_SPACE};
 pub use instrument::{instrument, CostTable, InstrumentConfig, Instrumented, DEFAULT_COSTS};
 
 pub use instrument::FuncImport;
