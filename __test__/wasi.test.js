@@ -1,7 +1,7 @@
-// options.wasi: C programs built with clang-16 and wasi-libc
-// (examples/wasi/) run uninterrupted, in 1,000-gas slices with a snapshot
-// and a fresh Executor at every pause, and under Node's own node:wasi, with
-// byte-identical output; the clock and randomness are deterministic; hostile
+// options.wasi: C programs built with clang-16 and wasi-libc and a Rust
+// program built with rustc (examples/wasi/) run uninterrupted, in slices
+// with a snapshot and a fresh Executor at every pause, and under Node's own
+// node:wasi, with byte-identical output; the clock and randomness are deterministic; hostile
 // WASI calls get errnos; options are validated.
 'use strict'
 
@@ -79,10 +79,10 @@ function runNode(bytes, { args = [], env = {}, stdin = '' } = {}) {
 }
 
 /** Asserts uninterrupted = sliced (= node:wasi unless `node` is false). */
-async function sameEverywhere(name, options, { node = true } = {}) {
+async function sameEverywhere(name, options, { node = true, slice = 1000 } = {}) {
   const bytes = wasm(name)
   const whole = runWhole(bytes, options)
-  const sliced = await runSliced(bytes, options)
+  const sliced = await runSliced(bytes, options, slice)
   assert.ok(sliced.pauses >= 10, `${name}: ${sliced.pauses} pauses`)
   assert.equal(sliced.stdout, whole.stdout, `${name}: stdout sliced`)
   assert.equal(sliced.stderr, whole.stderr, `${name}: stderr sliced`)
@@ -147,6 +147,25 @@ test('argv, environ, exit(n), return n, and exitCode', async () => {
   assert.equal(plain.exitCode, undefined)
   assert.equal(plain.stdout, undefined)
   assert.equal(plain.stderr, undefined)
+})
+
+test('a Rust program (rustc, wasm32-wasip1): what it prints natively, sliced and under node:wasi', async () => {
+  const file = (name) => fs.readFileSync(path.join(programs, name))
+  const options = { args: ['rust', 'run', 'a', 'b'], env: { LANG: 'C', X: '1' }, stdin: file('rust.stdin') }
+  // About 60 moves into a new Executor (the memory is 5 MiB).
+  const out = await sameEverywhere('rust', options, { slice: 1_000_000 })
+  assert.equal(out.stdout, file('rust.expected').toString('latin1'))
+  assert.equal(out.stderr, 'done\n')
+  assert.equal(out.exitCode, 0)
+
+  const exit = runWhole(wasm('rust'), { ...options, args: ['rust', 'exit'] })
+  assert.equal(exit.exitCode, 3)
+  // A panic prints its message and aborts: a trap, no exit code.
+  const ex = new Executor(wasm('rust'), PAGES, {}, { wasi: { ...options, args: ['rust', 'panic'] } })
+  throwsCode(() => ex.run(1e9), Error, 'ERR_WASM_TRAP')
+  assert.equal(ex.status, 'trapped')
+  assert.equal(ex.exitCode, undefined)
+  assert.match(ex.stderr.toString(), /panicked at rust\.rs:.*\nindex out of bounds: the len is 0 but the index is 7\n/)
 })
 
 test('time and randomness are deterministic: same seed, same output and snapshot bytes', async () => {

@@ -1,6 +1,7 @@
-//! WASI preview1: the C programs of `examples/wasi/` run, pause, snapshot
-//! and resume with identical output; the clock is exact gas; hostile calls
-//! get errnos; the WASI state round-trips through both snapshot forms.
+//! WASI preview1: the C programs and the Rust program of `examples/wasi/`
+//! run, pause, snapshot and resume with identical output (the Rust one's
+//! the same as natively); the clock is exact gas; hostile calls get
+//! errnos; the WASI state round-trips through both snapshot forms.
 
 mod common;
 
@@ -12,7 +13,7 @@ use common::Rng;
 use wasm_sandbox_core::wasi::{ClockMode, Output, Stdin, WasiConfig, NS_PER_GAS, VIRTUAL_EPOCH_NS};
 use wasm_sandbox_core::{
     Executor, ExecutorConfig, GuestMemory, Host, HostError, NoHost, Program, ProgramOptions,
-    RunOutcome, Snapshot, Status, Value, ValueType,
+    RunOutcome, Snapshot, Status, TrapKind, Value, ValueType,
 };
 
 fn example(name: &str) -> Vec<u8> {
@@ -133,6 +134,163 @@ fn compute_program_is_the_same_sliced() {
     assert!(text.contains("brown,dog,fox,jumps,lazy,over,quick,the,the\n"));
     assert!(text.contains("strtod 3.1416 atoi -42 strtol 255\n"));
     assert_eq!(out.exit_code, Some(0));
+}
+
+/// The Rust program (`examples/wasi/rust.rs`, rustc's `wasm32-wasip1`) with
+/// the arguments, environment and stdin `build-rust.sh` ran it with natively.
+fn rust_config(mode: &str) -> WasiConfig {
+    let stdin = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/wasi/rust.stdin"),
+    )
+    .unwrap();
+    let mut argv = args(&["rust", mode]);
+    if mode == "run" {
+        argv.extend(args(&["a", "b"]));
+    }
+    WasiConfig {
+        args: argv,
+        env: args(&["LANG=C", "X=1"]),
+        stdin: Stdin::Bytes(stdin),
+        ..WasiConfig::default()
+    }
+}
+
+/// What the program printed natively (`examples/wasi/rust.expected`).
+fn rust_expected() -> String {
+    std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/wasi/rust.expected"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn rust_program_prints_what_it_prints_natively() {
+    let program = load(&example("rust"));
+    let wasi = rust_config("run");
+    let whole = run_whole(&program, &wasi);
+    assert_eq!(String::from_utf8_lossy(&whole.stdout), rust_expected());
+    assert_eq!(String::from_utf8_lossy(&whole.stderr), "done\n");
+    assert_eq!(whole.exit_code, Some(0));
+    // About a hundred moves into a new executor, alternating the forms.
+    let slice = whole.gas_used / 97;
+    let (sliced, pauses) = run_sliced(&program, &wasi, slice);
+    assert_eq!(pauses as u64, (whole.gas_used - 1) / slice);
+    assert_eq!(sliced, whole);
+    // Thousands of pauses resumed in place, at an odd slice.
+    let mut ex = wasi_executor(&program, &wasi);
+    let mut pauses = 0;
+    while ex.run(10_007, &mut NoHost).unwrap() == RunOutcome::Paused {
+        pauses += 1;
+    }
+    assert_eq!(pauses as u64, (whole.gas_used - 1) / 10_007);
+    assert_eq!(finished(&ex), whole);
+}
+
+/// Runs `mode` to its trap whole, in slices of a twentieth of the gas of
+/// the program's normal run with a move to a new executor at every pause,
+/// and in the same slices in one executor: the same trap after the same
+/// number of slices, the same output and memory size. A trapping run uses
+/// up the gas it was given (docs/engine.md, "Gas after a trap"). Returns
+/// the stderr and the memory size in pages.
+fn rust_trap(mode: &str, pages: u64) -> (String, u64) {
+    let program = load(&example("rust"));
+    let wasi = rust_config(mode);
+    let config = ExecutorConfig {
+        memory_limit_pages: pages,
+        entry: None,
+    };
+    let new = || Executor::with_wasi(program.clone(), config.clone(), Some(wasi.clone())).unwrap();
+    let kind = |r: Result<RunOutcome, wasm_sandbox_core::Error>| match r {
+        Err(wasm_sandbox_core::Error::Trap { kind, .. }) => kind,
+        other => panic!("{mode}: {other:?}"),
+    };
+    let mut whole = new();
+    assert_eq!(
+        kind(whole.run(u64::MAX / 4, &mut NoHost)),
+        TrapKind::Unreachable
+    );
+    assert_eq!(whole.status(), Status::Trapped);
+    assert_eq!(whole.gas_used(), u64::MAX / 4);
+    let slice = run_whole(&program, &rust_config("run")).gas_used / 20;
+    let sliced = |moving: bool| {
+        let mut ex = new();
+        let mut pauses = 0u64;
+        loop {
+            match ex.run(slice, &mut NoHost) {
+                Ok(RunOutcome::Paused) => {
+                    pauses += 1;
+                    if moving {
+                        let bytes = ex.snapshot().unwrap().to_bytes();
+                        ex = new();
+                        ex.restore(&Snapshot::from_bytes(&bytes).unwrap()).unwrap();
+                    }
+                }
+                other => {
+                    assert_eq!(kind(other), TrapKind::Unreachable);
+                    break (ex, pauses);
+                }
+            }
+        }
+    };
+    let (moved, pauses) = sliced(true);
+    let (in_place, same_pauses) = sliced(false);
+    assert!(pauses >= 18, "{mode}: {pauses} pauses");
+    assert_eq!(same_pauses, pauses, "{mode}");
+    for ex in [&moved, &in_place] {
+        assert_eq!(ex.status(), Status::Trapped);
+        assert_eq!(ex.gas_used(), (pauses + 1) * slice, "{mode}");
+        assert_eq!(ex.stdout().unwrap(), whole.stdout().unwrap(), "{mode}");
+        assert_eq!(ex.stderr().unwrap(), whole.stderr().unwrap(), "{mode}");
+        assert_eq!(ex.memory_size(), whole.memory_size(), "{mode}");
+    }
+    let stdout = String::from_utf8_lossy(whole.stdout().unwrap()).into_owned();
+    let expected = rust_expected();
+    let (common, _) = expected.rsplit_once("args:").unwrap();
+    assert_eq!(
+        stdout,
+        format!("{common}args: [\"{mode}\"]; env: [(\"LANG\", \"C\"), (\"X\", \"1\")]\n")
+    );
+    (
+        String::from_utf8_lossy(whole.stderr().unwrap()).into_owned(),
+        whole.memory_size() / 65536,
+    )
+}
+
+#[test]
+fn rust_program_panics_and_allocation_failures_trap_alike_sliced() {
+    // A panic prints its message and aborts (rustc's wasm targets abort).
+    let (stderr, _) = rust_trap("panic", 256);
+    assert!(
+        stderr.contains("panicked at rust.rs:")
+            && stderr.contains("\nindex out of bounds: the len is 0 but the index is 7\n"),
+        "{stderr}"
+    );
+    // 1 MiB blocks until the memory limit: memory.grow fails, the allocator
+    // reports it and Rust aborts.
+    let (stderr, pages) = rust_trap("alloc", 160);
+    assert!(pages <= 160 && pages > 140, "{pages} pages");
+    let blocks = stderr
+        .lines()
+        .filter(|l| l.starts_with("allocated "))
+        .count();
+    assert!((5..10).contains(&blocks), "{stderr}");
+    assert!(
+        stderr.contains("\nmemory allocation of 1048576 bytes failed\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn rust_program_exits_with_its_code() {
+    let program = load(&example("rust"));
+    let wasi = rust_config("exit");
+    let whole = run_whole(&program, &wasi);
+    assert_eq!(whole.exit_code, Some(3));
+    assert!(whole.stderr.is_empty());
+    let slice = whole.gas_used / 10;
+    let (sliced, pauses) = run_sliced(&program, &wasi, slice);
+    assert_eq!(pauses as u64, (whole.gas_used - 1) / slice);
+    assert_eq!(sliced, whole);
 }
 
 #[test]
