@@ -41,6 +41,21 @@ export declare class Executor {
    */
   constructor(wasm: Uint8Array | ArrayBuffer, memLimit: number, env?: Record<string, ((...args: any[]) => any) | Record<string, (...args: any[]) => any>>, options?: ExecutorOptions)
   /**
+   * Instruments and compiles `wasm` on a thread of libuv's pool instead
+   * of the JS thread, and keeps the program in the process's cache: a
+   * `new Executor` with the same bytes and the same `costs` and
+   * `canonicalizeNans` options then finds it compiled (the other options
+   * do not matter to the program; they are checked all the same). The
+   * cache keeps a program while an executor of it lives and as one of
+   * the 16 programs loaded last, so create the executor soon after.
+   *
+   * Resolves with `undefined`; rejects with the errors `new Executor`
+   * throws for the same arguments (`ERR_INVALID_ARG`, `ERR_INVALID_WASM`,
+   * `ERR_UNSUPPORTED_FEATURE`, `ERR_UNSUPPORTED_MODULE`, ...); import,
+   * entry and memory errors come only from `new Executor`.
+   */
+  static precompile(wasm: Uint8Array | ArrayBuffer, options?: ExecutorOptions): Promise<void>
+  /**
    * Adds `gas` (a non-negative safe integer or a bigint) to the balance
    * and runs until the program finishes (`true`) or the balance is
    * negative at a pause point (`false`). With a balance of 0 or less (debt

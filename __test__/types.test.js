@@ -28,7 +28,7 @@ test('index.d.ts documents every export', () => {
   // Every declaration (and every member of the class) is preceded by a doc comment.
   const lines = dts.split('\n')
   lines.forEach((line, k) => {
-    const declaration = /^export declare |^export interface |^  (constructor|get |[a-z][A-Za-z]*\(|[a-z][A-Za-z]*\?:)/.test(line)
+    const declaration = /^export declare |^export interface |^  (constructor|get |static |[a-z][A-Za-z]*\(|[a-z][A-Za-z]*\?:)/.test(line)
     if (declaration && !line.includes('__napiBindingTarget')) {
       assert.match(lines[k - 1], /\*\/\s*$/, `no doc comment before: ${line.trim()}`)
     }

@@ -57,6 +57,9 @@ new Executor(wasm, 16)[Symbol.dispose]()
   scoped.run(1)
 }
 
+const compiled: Promise<void> = Executor.precompile(wasm, options)
+void compiled.then(() => new Executor(wasm, 16, {}, options).free())
+
 const costs: CostTable = defaultCosts()
 const hostCall: number | undefined = costs.hostCall
 
@@ -72,6 +75,8 @@ new Executor(wasm, 1, {}, { entyr: 'x' })
 new Executor(wasm, 1, {}, { costs: { hostCall: '1' } })
 // @ts-expect-error the clock is 'virtual' or 'real'
 new Executor(wasm, 1, {}, { wasi: { clock: 'fast' } })
+// @ts-expect-error precompile takes the module and the options, not memLimit
+void Executor.precompile(wasm, 16)
 // @ts-expect-error args are strings
 new Executor(wasm, 1, {}, { wasi: { args: [1] } })
 

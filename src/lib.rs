@@ -7,6 +7,7 @@ mod convert;
 mod error;
 mod fast;
 mod host;
+mod precompile;
 mod wasi;
 
 use std::cell::{Cell, RefCell};
@@ -410,6 +411,19 @@ fn is_wrapped(env: &Env, object: &Object) -> bool {
     status == napi::sys::Status::napi_ok
 }
 
+/// The `TypeError` for a `wasm` argument that is not bytes.
+fn not_a_module(env: &Env, wasm: Unknown) -> Error {
+    match describe(wasm) {
+        Ok(what) => invalid_type(
+            env,
+            &format!(
+                "wasm must be a Uint8Array, Buffer or ArrayBuffer with a WebAssembly module, got {what}"
+            ),
+        ),
+        Err(e) => e,
+    }
+}
+
 /// Largest offset or length `readMemory`/`writeMemory` take.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
@@ -466,11 +480,7 @@ impl Executor {
             unsafe { bytes_view(&wasm, false)? },
             Some(BytesView::Binary(_))
         ) {
-            let message = format!(
-                "wasm must be a Uint8Array, Buffer or ArrayBuffer with a WebAssembly module, got {}",
-                describe(wasm)?
-            );
-            return Err(invalid_type(&env, &message));
+            return Err(not_a_module(&env, wasm));
         }
         let mem_limit = integer_arg(&env, mem_limit, "memLimit (pages of 64 KiB)", 1.0, 65536.0)?;
         let imports = object_arg(&env, imports, "env")?;
@@ -525,6 +535,46 @@ impl Executor {
             })
         }));
         attempt.unwrap_or_else(|payload| Err(panic_error(&env, &*payload)))
+    }
+
+    /// Instruments and compiles `wasm` on a thread of libuv's pool instead
+    /// of the JS thread, and keeps the program in the process's cache: a
+    /// `new Executor` with the same bytes and the same `costs` and
+    /// `canonicalizeNans` options then finds it compiled (the other options
+    /// do not matter to the program; they are checked all the same). The
+    /// cache keeps a program while an executor of it lives and as one of
+    /// the 16 programs loaded last, so create the executor soon after.
+    ///
+    /// Resolves with `undefined`; rejects with the errors `new Executor`
+    /// throws for the same arguments (`ERR_INVALID_ARG`, `ERR_INVALID_WASM`,
+    /// `ERR_UNSUPPORTED_FEATURE`, `ERR_UNSUPPORTED_MODULE`, ...); import,
+    /// entry and memory errors come only from `new Executor`.
+    #[napi(
+        ts_args_type = "wasm: Uint8Array | ArrayBuffer, options?: ExecutorOptions",
+        ts_return_type = "Promise<void>"
+    )]
+    pub fn precompile(
+        env: Env,
+        wasm: Unknown,
+        options: Option<Unknown>,
+    ) -> AsyncTask<precompile::Precompile> {
+        let task = (|| -> Result<precompile::Precompile> {
+            // SAFETY: the view is dropped at once.
+            let Some(BytesView::Binary(bytes)) = (unsafe { bytes_view(&wasm, false)? }) else {
+                return Err(not_a_module(&env, wasm));
+            };
+            // Copied before the options' getters can run JS.
+            let bytes = bytes.to_vec();
+            let (options, _) = parse_options(&env, options)?;
+            Ok(precompile::Precompile::new(
+                bytes,
+                core::ProgramOptions {
+                    costs: options.costs.unwrap_or_default().to_core(),
+                    canonicalize_nans: options.canonicalize_nans.unwrap_or(false),
+                },
+            ))
+        })();
+        AsyncTask::new(task.unwrap_or_else(precompile::Precompile::refused))
     }
 
     /// Adds `gas` (a non-negative safe integer or a bigint) to the balance
