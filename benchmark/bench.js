@@ -268,15 +268,35 @@ async function main() {
   // compile) and with the module cached.
   const sha = fs.readFileSync(path.join(__dirname, 'programs', 'sha256.wasm'))
   let serial = 0
-  const cold = median(() => {
+  const coldModule = () => {
     const name = Buffer.from('bench')
     const payload = Buffer.alloc(8)
     payload.writeBigUInt64LE(BigInt(++serial) + BigInt(Date.now()) * 1000n)
     const section = Buffer.concat([Buffer.from([0, 1 + name.length + payload.length, name.length]), name, payload])
-    const bytes = Buffer.concat([sha, section])
+    return Buffer.concat([sha, section])
+  }
+  const cold = median(() => {
+    const bytes = coldModule()
     return timed(() => new Executor(bytes, MEM_LIMIT))
   }, 5)
   cycles.push({ measure: 'new Executor, cold (instrument + compile sha256)', value: ms(cold) })
+  // The same through Executor.precompile: the JS thread's share (the call,
+  // then the new Executor once it resolved) and the wait.
+  const precompiled = { call: [], wait: [], construct: [] }
+  for (let k = 0; k < 6; k++) {
+    const bytes = coldModule()
+    let start = performance.now()
+    const done = Executor.precompile(bytes)
+    precompiled.call.push(performance.now() - start)
+    start = performance.now()
+    await done
+    precompiled.wait.push(performance.now() - start)
+    precompiled.construct.push(timed(() => new Executor(bytes, MEM_LIMIT)))
+  }
+  for (const [key, what] of [['call', 'Executor.precompile() call'], ['wait', 'until it resolves'], ['construct', 'new Executor after it']]) {
+    const value = med(precompiled[key].slice(1))
+    cycles.push({ measure: `cold sha256 precompiled: ${what}`, value: key === 'wait' ? ms(value) : us(value) })
+  }
   const cached = median(() => timed(() => {
     for (let k = 0; k < 1000; k++) new Executor(sha, MEM_LIMIT)
   }))
