@@ -1,12 +1,9 @@
 // JS imports: lookup (env and nested modules), the WebAssembly JS API value
-// conversions for i32/i64/f32/f64 in both directions, multiple results; a
-// Rust module's import calls the same as under V8.
+// conversions for i32/i64/f32/f64 in both directions, multiple results.
 'use strict'
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const fs = require('node:fs')
-const path = require('node:path')
 
 const { Executor, wat, throwsCode } = require('./helpers')
 
@@ -351,80 +348,4 @@ test('conversions agree with V8 on odd results and on random argument bits, NaN 
     compared++
   }
   assert.equal(compared, 4 * odd.length + 2000)
-})
-
-test('a Rust module (rustc, wasm32-unknown-unknown): the same import calls, arguments and results as under V8, whole and moved at every pause', () => {
-  const bytes = fs.readFileSync(path.join(__dirname, '..', 'examples', 'rust', 'imports.wasm'))
-  const WORDS = ['sword', 'shield', 'potion', 'map', 'rope', 'lantern', 'key', 'bow', 'gem', 'scroll']
-  /** Imports that log every call; memory access goes through `memory`. */
-  function imports(memory) {
-    const log = []
-    let x = 0
-    let y = 0
-    const env = {
-      mix(tag, a, b, c) {
-        log.push(['mix', tag, a, b, c])
-        return BigInt.asIntN(64, a * 0x9e3779b97f4a7c15n + BigInt(tag) * BigInt(Math.floor(b * 1000)) + BigInt(Math.round(c * 1e6)))
-      },
-      print(ptr, len) {
-        log.push(['print', memory.read(ptr, len).toString()])
-      },
-      record(n, out) {
-        const record = Buffer.alloc(16)
-        record.writeBigUInt64LE(BigInt(n) * 1_000_003n, 0)
-        record.write(WORDS[(n / 300) % WORDS.length], 8)
-        memory.write(out, record)
-        log.push(['record', n, out])
-      },
-    }
-    const game = {
-      move(dx, dy) {
-        x += dx
-        y += dy
-        log.push(['move', dx, dy])
-        return Math.hypot(x, y)
-      },
-    }
-    return { env, game, log }
-  }
-
-  // V8 running the original module.
-  let instance
-  const reference = imports({
-    read: (ptr, len) => Buffer.from(instance.exports.memory.buffer, ptr, len),
-    write: (at, data) => new Uint8Array(instance.exports.memory.buffer).set(data, at),
-  })
-  instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: reference.env, game: reference.game })
-  instance.exports.entry()
-  const prints = reference.log.filter(([kind]) => kind === 'print').map(([, text]) => text)
-  assert.equal(prints.length, 11)
-  assert.match(prints[0], /^i=0 acc=0x[0-9a-f]{16} record=0 "sword"$/)
-  assert.match(prints[10], /^done acc=-?\d+ floats=\d+\.\d{3} words=bow,gem,key,lantern,map,potion,rope,scroll,shield,sword$/)
-  assert.ok(reference.log.filter(([kind]) => kind === 'move').length > 100)
-
-  // One Executor, all the gas at once.
-  let ex
-  const memory = { read: (ptr, len) => ex.readMemory(ptr, len), write: (at, data) => ex.writeMemory(at, data) }
-  const whole = imports(memory)
-  ex = new Executor(bytes, 32, { ...whole.env, game: whole.game })
-  assert.equal(ex.run(1e12), true)
-  assert.deepEqual(whole.log, reference.log)
-  assert.equal(ex.memorySize, instance.exports.memory.buffer.byteLength)
-
-  // 2,000-gas slices, each pause moved into a new Executor.
-  const moved = imports(memory)
-  const newExecutor = () => new Executor(bytes, 32, { ...moved.env, game: moved.game })
-  ex = newExecutor()
-  let pauses = 0
-  while (!ex.run(2000)) {
-    pauses++
-    const state = ex.serializeMemory()
-    ex.free()
-    ex = newExecutor()
-    ex.deserializeMemory(state)
-  }
-  assert.ok(pauses > 100, `${pauses} pauses`)
-  assert.deepEqual(moved.log, reference.log)
-  assert.equal(ex.memorySize, instance.exports.memory.buffer.byteLength)
-  ex.free()
 })
