@@ -149,6 +149,18 @@ test('argv, environ, exit(n), return n, and exitCode', async () => {
   assert.equal(plain.stderr, undefined)
 })
 
+test('the same C programs built by Emscripten (STANDALONE_WASM): what the clang builds print, sliced and under node:wasi', async () => {
+  for (const name of ['compute', 'stdio']) {
+    // 5,000-gas slices: its memory is 1 MiB (16 pages) from the start.
+    const emscripten = await sameEverywhere(`${name}.emscripten`, {}, { slice: 5000 })
+    const clang = runWhole(wasm(name), {})
+    assert.equal(emscripten.stdout, clang.stdout, name)
+    assert.equal(emscripten.stderr, clang.stderr, name)
+    assert.equal(emscripten.exitCode, 0)
+    assert.notEqual(emscripten.gasUsed, clang.gasUsed, `${name}: another compiler's code`)
+  }
+})
+
 test('a Rust program (rustc, wasm32-wasip1): what it prints natively, sliced and under node:wasi', async () => {
   const file = (name) => fs.readFileSync(path.join(programs, name))
   const options = { args: ['rust', 'run', 'a', 'b'], env: { LANG: 'C', X: '1' }, stdin: file('rust.stdin') }
