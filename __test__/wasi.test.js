@@ -1,8 +1,9 @@
-// options.wasi: C programs built with clang-16 and wasi-libc and a Rust
-// program built with rustc (examples/wasi/) run uninterrupted, in slices
-// with a snapshot and a fresh Executor at every pause, and under Node's own
-// node:wasi, with byte-identical output; the clock and randomness are deterministic; hostile
-// WASI calls get errnos; options are validated.
+// options.wasi: C programs built with clang-16 and wasi-libc (two of them
+// also with Emscripten) and a Rust program built with rustc
+// (examples/wasi/) run uninterrupted, in slices with a snapshot and a fresh
+// Executor at every pause, and under Node's own node:wasi, with
+// byte-identical output; the clock and randomness are deterministic;
+// hostile WASI calls get errnos; options are validated.
 'use strict'
 
 const test = require('node:test')
