@@ -124,6 +124,16 @@ pub struct ExecutorOptions {
     pub wasi: Option<WasiOptions>,
 }
 
+impl ExecutorOptions {
+    /// The options that make the program (and key its cache entry).
+    fn program(&self) -> core::ProgramOptions {
+        core::ProgramOptions {
+            costs: self.costs.clone().unwrap_or_default().to_core(),
+            canonicalize_nans: self.canonicalize_nans.unwrap_or(false),
+        }
+    }
+}
+
 // The shape for index.d.ts only: `wasi::parse_wasi` reads the values
 // (functions and byte buffers have no `napi(object)` field type, so the Rust
 // types of `stdin`, `stdout`, `stderr` and `seed` are placeholders).
@@ -485,10 +495,7 @@ impl Executor {
         let mem_limit = integer_arg(&env, mem_limit, "memLimit (pages of 64 KiB)", 1.0, 65536.0)?;
         let imports = object_arg(&env, imports, "env")?;
         let (options, wasi) = parse_options(&env, options)?;
-        let program_options = core::ProgramOptions {
-            costs: options.costs.unwrap_or_default().to_core(),
-            canonicalize_nans: options.canonicalize_nans.unwrap_or(false),
-        };
+        let program_options = options.program();
         let config = core::ExecutorConfig {
             memory_limit_pages: mem_limit as u64,
             entry: options.entry,
@@ -558,22 +565,17 @@ impl Executor {
         wasm: Unknown,
         options: Option<Unknown>,
     ) -> AsyncTask<precompile::Precompile> {
-        let task = (|| -> Result<precompile::Precompile> {
-            // SAFETY: the view is dropped at once.
+        let task = catch_unwind(AssertUnwindSafe(|| -> Result<precompile::Precompile> {
+            // SAFETY: the view is read only here, before any JS runs.
             let Some(BytesView::Binary(bytes)) = (unsafe { bytes_view(&wasm, false)? }) else {
                 return Err(not_a_module(&env, wasm));
             };
             // Copied before the options' getters can run JS.
             let bytes = bytes.to_vec();
             let (options, _) = parse_options(&env, options)?;
-            Ok(precompile::Precompile::new(
-                bytes,
-                core::ProgramOptions {
-                    costs: options.costs.unwrap_or_default().to_core(),
-                    canonicalize_nans: options.canonicalize_nans.unwrap_or(false),
-                },
-            ))
-        })();
+            Ok(precompile::Precompile::new(bytes, options.program()))
+        }))
+        .unwrap_or_else(|payload| Err(panic_error(&env, &*payload)));
         AsyncTask::new(task.unwrap_or_else(precompile::Precompile::refused))
     }
 
