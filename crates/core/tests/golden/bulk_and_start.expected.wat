@@ -27,402 +27,363 @@
     (local i32 i32 i32 i32 i32 i64)
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
-        block (result i32) ;; label = @3
-          block (result i32) ;; label = @4
+        block ;; label = @3
+          block ;; label = @4
             block ;; label = @5
-              block ;; label = @6
-                block ;; label = @7
-                  global.get 1
-                  i64.const 12
-                  i64.sub
-                  local.tee 5
-                  i64.const 4611686018427387904
-                  i64.ge_u
-                  if ;; label = @8
-                    global.get 3
-                    if ;; label = @9
-                      global.get 4
-                      i32.const 32
-                      i32.sub
-                      local.tee 4
-                      global.set 4
-                      local.get 4
-                      i32.load 1
-                      i32.const 1
-                      i32.ne
-                      if ;; label = @10
-                        call $__ws_trap_corrupt_unwind
-                        unreachable
-                      else
-                      end
-                      local.get 4
-                      i32.load 1 offset=4
-                      local.tee 0
-                      i32.const 1
-                      i32.sub
-                      i32.const 4
-                      i32.ge_u
-                      if ;; label = @10
-                        call $__ws_trap_corrupt_unwind
-                        unreachable
-                      else
-                      end
-                      local.get 4
-                      i32.load 1 offset=8
-                      local.set 3
-                      local.get 4
-                      i32.load 1 offset=16
-                      local.set 2
-                      local.get 4
-                      i32.load 1 offset=24
-                      local.set 1
-                      local.get 0
-                      i32.const 1
-                      i32.eq
-                      if ;; label = @10
-                        i32.const 0
-                        global.set 3
-                        global.get 2
-                        local.set 5
-                        i32.const 0
-                        local.set 0
-                      else
-                      end
-                    else
-                      i32.const 1
-                      global.set 3
-                      i32.const 1
-                      br 8 (;@1;)
-                    end
-                  else
-                    br 1 (;@7;)
-                  end
-                  local.get 0
-                  i32.eqz
-                  if ;; label = @8
-                    i32.const 0
-                    i32.const 1
-                    i32.const 100
-                    local.set 3
-                    local.set 2
-                    local.set 1
-                  else
-                  end
-                  block ;; label = @8
-                    local.get 0
-                    if ;; label = @9
-                      local.get 0
-                      i32.const 2
-                      i32.ne
-                      br_if 1 (;@8;)
-                    else
-                    end
-                    local.get 5
-                    local.get 3
-                    i64.extend_i32_u
-                    i64.const 7
-                    i64.add
-                    i64.const 3
-                    i64.shr_u
-                    i64.const 1
-                    i64.mul
-                    i64.sub
-                    local.tee 5
-                    i64.const 0
-                    i64.lt_s
-                    if ;; label = @9
-                      i32.const 1
-                      global.set 3
-                      i32.const 2
-                      br 8 (;@1;)
-                    else
-                    end
-                    local.get 0
-                    if ;; label = @9
-                      i32.const 0
-                      global.set 3
-                      global.get 2
-                      local.set 5
-                      i32.const 0
-                      local.set 0
-                    else
-                    end
-                    local.get 1
-                    local.get 2
-                    local.get 3
-                    i32.const 1
-                    global.set 6
-                    memory.fill
-                  end
-                  local.get 0
-                  i32.eqz
-                  if ;; label = @8
-                    i32.const 0
-                    i32.const 0
-                    i32.const 3
-                    local.set 1
-                    local.set 2
-                    local.set 3
-                  else
-                  end
-                  block ;; label = @8
-                    local.get 0
-                    if ;; label = @9
-                      local.get 0
-                      i32.const 3
-                      i32.ne
-                      br_if 1 (;@8;)
-                    else
-                    end
-                    local.get 5
-                    local.get 1
-                    i64.extend_i32_u
-                    i64.const 7
-                    i64.add
-                    i64.const 3
-                    i64.shr_u
-                    i64.const 1
-                    i64.mul
-                    i64.sub
-                    local.tee 5
-                    i64.const 0
-                    i64.lt_s
-                    if ;; label = @9
-                      i32.const 1
-                      global.set 3
-                      i32.const 3
-                      br 8 (;@1;)
-                    else
-                    end
-                    local.get 0
-                    if ;; label = @9
-                      i32.const 0
-                      global.set 3
-                      global.get 2
-                      local.set 5
-                      i32.const 0
-                      local.set 0
-                    else
-                    end
-                    local.get 3
-                    local.get 2
-                    local.get 1
-                    i32.const 1
-                    global.set 6
-                    memory.init $d
-                  end
-                  local.get 0
-                  i32.eqz
-                  if ;; label = @8
-                    data.drop $d
-                    global.get 7
-                    i64.const 1
-                    i64.or
-                    global.set 7
-                    i32.const 1
-                    local.set 1
-                  else
-                  end
-                  block ;; label = @8
-                    local.get 0
-                    if ;; label = @9
-                      local.get 0
-                      i32.const 4
-                      i32.ne
-                      br_if 1 (;@8;)
-                    else
-                    end
-                    local.get 5
-                    local.get 1
-                    i64.extend_i32_u
-                    i64.const 64
-                    i64.mul
-                    i64.sub
-                    local.tee 5
-                    i64.const 0
-                    i64.lt_s
-                    if ;; label = @9
-                      i32.const 0
-                      local.set 3
-                      i32.const 1
-                      global.set 3
-                      i32.const 4
-                      br 8 (;@1;)
-                    else
-                    end
-                    local.get 0
-                    if ;; label = @9
-                      i32.const 0
-                      global.set 3
-                      global.get 2
-                      local.set 5
-                      i32.const 0
-                      local.set 0
-                    else
-                    end
-                    local.get 1
-                    memory.grow
-                    local.set 2
-                  end
-                  local.get 2
-                  drop
-                  br 1 (;@6;)
-                end
-                block ;; label = @7
-                  i32.const 0
+              global.get 1
+              i64.const 12
+              i64.sub
+              local.tee 5
+              i64.const 4611686018427387904
+              i64.ge_u
+              if ;; label = @6
+                global.get 3
+                if ;; label = @7
+                  global.get 4
+                  i32.const 32
+                  i32.sub
+                  local.tee 4
+                  global.set 4
+                  local.get 4
+                  i32.load 1
                   i32.const 1
-                  i32.const 100
+                  i32.ne
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                    unreachable
+                  else
+                  end
+                  local.get 4
+                  i32.load 1 offset=4
+                  local.tee 0
+                  i32.const 1
+                  i32.sub
+                  i32.const 4
+                  i32.ge_u
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                    unreachable
+                  else
+                  end
+                  local.get 4
+                  i32.load 1 offset=8
                   local.set 3
+                  local.get 4
+                  i32.load 1 offset=16
                   local.set 2
+                  local.get 4
+                  i32.load 1 offset=24
                   local.set 1
-                end
-                block ;; label = @7
-                  local.get 5
-                  local.get 3
-                  i64.extend_i32_u
-                  i64.const 7
-                  i64.add
-                  i64.const 3
-                  i64.shr_u
-                  i64.const 1
-                  i64.mul
-                  i64.sub
-                  local.tee 5
-                  i64.const 0
-                  i64.lt_s
-                  if ;; label = @8
-                    i32.const 1
-                    global.set 3
-                    i32.const 2
-                    br 6 (;@2;)
-                  else
-                  end
-                  local.get 1
-                  local.get 2
-                  local.get 3
+                  local.get 0
                   i32.const 1
-                  global.set 6
-                  memory.fill
-                end
-                block ;; label = @7
-                  i32.const 0
-                  i32.const 0
-                  i32.const 3
-                  local.set 1
-                  local.set 2
-                  local.set 3
-                end
-                block ;; label = @7
-                  local.get 5
-                  local.get 1
-                  i64.extend_i32_u
-                  i64.const 7
-                  i64.add
-                  i64.const 3
-                  i64.shr_u
-                  i64.const 1
-                  i64.mul
-                  i64.sub
-                  local.tee 5
-                  i64.const 0
-                  i64.lt_s
-                  if ;; label = @8
-                    i32.const 1
-                    global.set 3
-                    i32.const 3
-                    br 6 (;@2;)
-                  else
-                  end
-                  local.get 3
-                  local.get 2
-                  local.get 1
-                  i32.const 1
-                  global.set 6
-                  memory.init $d
-                end
-                block ;; label = @7
-                  data.drop $d
-                  global.get 7
-                  i64.const 1
-                  i64.or
-                  global.set 7
-                  i32.const 1
-                  local.set 1
-                end
-                block ;; label = @7
-                  local.get 5
-                  local.get 1
-                  i64.extend_i32_u
-                  i64.const 64
-                  i64.mul
-                  i64.sub
-                  local.tee 5
-                  i64.const 0
-                  i64.lt_s
+                  i32.eq
                   if ;; label = @8
                     i32.const 0
-                    local.set 3
-                    i32.const 1
                     global.set 3
-                    i32.const 4
-                    br 6 (;@2;)
+                    global.get 2
+                    local.set 5
+                    i32.const 0
+                    local.set 0
                   else
                   end
-                  local.get 1
-                  memory.grow
-                  local.set 2
+                else
+                  i32.const 1
+                  global.set 3
+                  i32.const 1
+                  br 6 (;@1;)
                 end
-                local.get 2
-                drop
+              else
+                br 1 (;@5;)
               end
+              local.get 0
+              i32.eqz
+              if ;; label = @6
+                i32.const 0
+                i32.const 1
+                i32.const 100
+                local.set 3
+                local.set 2
+                local.set 1
+              else
+              end
+              block ;; label = @6
+                local.get 0
+                if ;; label = @7
+                  local.get 0
+                  i32.const 2
+                  i32.ne
+                  br_if 1 (;@6;)
+                else
+                end
+                local.get 5
+                local.get 3
+                i64.extend_i32_u
+                i64.const 7
+                i64.add
+                i64.const 3
+                i64.shr_u
+                i64.const 1
+                i64.mul
+                i64.sub
+                local.tee 5
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 1
+                  global.set 3
+                  i32.const 2
+                  br 6 (;@1;)
+                else
+                end
+                local.get 0
+                if ;; label = @7
+                  i32.const 0
+                  global.set 3
+                  global.get 2
+                  local.set 5
+                  i32.const 0
+                  local.set 0
+                else
+                end
+                local.get 1
+                local.get 2
+                local.get 3
+                i32.const 1
+                global.set 6
+                memory.fill
+              end
+              local.get 0
+              i32.eqz
+              if ;; label = @6
+                i32.const 0
+                i32.const 0
+                i32.const 3
+                local.set 1
+                local.set 2
+                local.set 3
+              else
+              end
+              block ;; label = @6
+                local.get 0
+                if ;; label = @7
+                  local.get 0
+                  i32.const 3
+                  i32.ne
+                  br_if 1 (;@6;)
+                else
+                end
+                local.get 5
+                local.get 1
+                i64.extend_i32_u
+                i64.const 7
+                i64.add
+                i64.const 3
+                i64.shr_u
+                i64.const 1
+                i64.mul
+                i64.sub
+                local.tee 5
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 1
+                  global.set 3
+                  i32.const 3
+                  br 6 (;@1;)
+                else
+                end
+                local.get 0
+                if ;; label = @7
+                  i32.const 0
+                  global.set 3
+                  global.get 2
+                  local.set 5
+                  i32.const 0
+                  local.set 0
+                else
+                end
+                local.get 3
+                local.get 2
+                local.get 1
+                i32.const 1
+                global.set 6
+                memory.init $d
+              end
+              local.get 0
+              i32.eqz
+              if ;; label = @6
+                data.drop $d
+                global.get 7
+                i64.const 1
+                i64.or
+                global.set 7
+                i32.const 1
+                local.set 1
+              else
+              end
+              block ;; label = @6
+                local.get 0
+                if ;; label = @7
+                  local.get 0
+                  i32.const 4
+                  i32.ne
+                  br_if 1 (;@6;)
+                else
+                end
+                local.get 5
+                local.get 1
+                i64.extend_i32_u
+                i64.const 64
+                i64.mul
+                i64.sub
+                local.tee 5
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 0
+                  local.set 3
+                  i32.const 1
+                  global.set 3
+                  i32.const 4
+                  br 6 (;@1;)
+                else
+                end
+                local.get 0
+                if ;; label = @7
+                  i32.const 0
+                  global.set 3
+                  global.get 2
+                  local.set 5
+                  i32.const 0
+                  local.set 0
+                else
+                end
+                local.get 1
+                memory.grow
+                local.set 2
+              end
+              local.get 2
+              drop
+              br 1 (;@4;)
             end
-            local.get 5
-            global.set 1
-            return
+            block ;; label = @5
+              i32.const 0
+              i32.const 1
+              i32.const 100
+              local.set 3
+              local.set 2
+              local.set 1
+            end
+            block ;; label = @5
+              local.get 5
+              local.get 3
+              i64.extend_i32_u
+              i64.const 7
+              i64.add
+              i64.const 3
+              i64.shr_u
+              i64.const 1
+              i64.mul
+              i64.sub
+              local.tee 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 1
+                global.set 3
+                i32.const 2
+                br 5 (;@1;)
+              else
+              end
+              local.get 1
+              local.get 2
+              local.get 3
+              i32.const 1
+              global.set 6
+              memory.fill
+            end
+            block ;; label = @5
+              i32.const 0
+              i32.const 0
+              i32.const 3
+              local.set 1
+              local.set 2
+              local.set 3
+            end
+            block ;; label = @5
+              local.get 5
+              local.get 1
+              i64.extend_i32_u
+              i64.const 7
+              i64.add
+              i64.const 3
+              i64.shr_u
+              i64.const 1
+              i64.mul
+              i64.sub
+              local.tee 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 1
+                global.set 3
+                i32.const 3
+                br 5 (;@1;)
+              else
+              end
+              local.get 3
+              local.get 2
+              local.get 1
+              i32.const 1
+              global.set 6
+              memory.init $d
+            end
+            block ;; label = @5
+              data.drop $d
+              global.get 7
+              i64.const 1
+              i64.or
+              global.set 7
+              i32.const 1
+              local.set 1
+            end
+            block ;; label = @5
+              local.get 5
+              local.get 1
+              i64.extend_i32_u
+              i64.const 64
+              i64.mul
+              i64.sub
+              local.tee 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 0
+                local.set 3
+                i32.const 1
+                global.set 3
+                i32.const 4
+                br 5 (;@1;)
+              else
+              end
+              local.get 1
+              memory.grow
+              local.set 2
+            end
+            local.get 2
+            drop
           end
-          global.get 3
-          i32.const 0
-          i32.ne
-          i32.add
-          i32.const 1
-          global.set 3
-          br 2 (;@1;)
         end
-        global.get 3
-        i32.const 0
-        i32.ne
-        i32.add
-        i32.const 1
-        global.set 3
+        local.get 5
+        global.set 1
+        return
       end
-      local.get 5
-      global.set 1
-      local.set 0
-      global.get 4
-      local.set 4
-      local.get 4
-      i32.const 1
-      i32.store 1
-      local.get 4
-      local.get 0
-      i32.store 1 offset=4
-      local.get 4
-      local.get 3
-      i64.extend_i32_u
-      i64.store 1 offset=8
-      local.get 4
-      local.get 2
-      i64.extend_i32_u
-      i64.store 1 offset=16
-      local.get 4
-      local.get 1
-      i64.extend_i32_u
-      i64.store 1 offset=24
-      local.get 4
-      i32.const 32
+      global.get 3
+      i32.const 0
+      i32.ne
       i32.add
-      global.set 4
-      return
+      i32.const 1
+      global.set 3
     end
     local.get 5
     global.set 1

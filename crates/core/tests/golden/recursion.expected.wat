@@ -488,200 +488,168 @@
     block (result i32) ;; label = @1
       block (result i32) ;; label = @2
         block (result i32) ;; label = @3
+          global.get 4
+          i32.const 96
+          i32.add
+          local.tee 1
+          global.set 4
+          local.get 1
+          i32.const 524288
+          i32.gt_u
+          if ;; label = @4
+            call $__ws_trap_call_depth
+            unreachable
+          else
+          end
           block (result i32) ;; label = @4
-            block (result i32) ;; label = @5
-              global.get 4
-              i32.const 96
-              i32.add
-              local.tee 1
-              global.set 4
-              local.get 1
-              i32.const 524288
-              i32.gt_u
+            block ;; label = @5
+              global.get 0
+              i64.const 2
+              i64.sub
+              local.tee 5
+              i64.const 4611686018427387904
+              i64.ge_u
               if ;; label = @6
-                call $__ws_trap_call_depth
-                unreachable
-              else
-              end
-              block (result i32) ;; label = @6
-                block ;; label = @7
-                  global.get 0
-                  i64.const 2
-                  i64.sub
-                  local.tee 5
-                  i64.const 4611686018427387904
-                  i64.ge_u
+                global.get 2
+                if ;; label = @7
+                  global.get 3
+                  i32.const 16
+                  i32.sub
+                  local.tee 4
+                  global.set 3
+                  local.get 4
+                  i32.load
+                  i32.const 1
+                  i32.ne
                   if ;; label = @8
-                    global.get 2
-                    if ;; label = @9
-                      global.get 3
-                      i32.const 16
-                      i32.sub
-                      local.tee 4
-                      global.set 3
-                      local.get 4
-                      i32.load
-                      i32.const 1
-                      i32.ne
-                      if ;; label = @10
-                        call $__ws_trap_corrupt_unwind
-                        unreachable
-                      else
-                      end
-                      local.get 4
-                      i32.load offset=4
-                      local.tee 0
-                      i32.const 1
-                      i32.sub
-                      i32.const 3
-                      i32.ge_u
-                      if ;; label = @10
-                        call $__ws_trap_corrupt_unwind
-                        unreachable
-                      else
-                      end
-                      local.get 4
-                      i32.load offset=8
-                      local.set 3
-                      local.get 0
-                      i32.const 1
-                      i32.eq
-                      if ;; label = @10
-                        i32.const 0
-                        global.set 2
-                        global.get 1
-                        local.set 5
-                        i32.const 0
-                        local.set 0
-                      else
-                      end
-                    else
-                      i32.const 1
-                      global.set 2
-                      i32.const 1
-                      br 8 (;@1;)
-                    end
+                    call $__ws_trap_corrupt_unwind
+                    unreachable
                   else
-                    br 1 (;@7;)
                   end
+                  local.get 4
+                  i32.load offset=4
+                  local.tee 0
+                  i32.const 1
+                  i32.sub
+                  i32.const 3
+                  i32.ge_u
+                  if ;; label = @8
+                    call $__ws_trap_corrupt_unwind
+                    unreachable
+                  else
+                  end
+                  local.get 4
+                  i32.load offset=8
+                  local.set 3
                   local.get 0
-                  i32.eqz
+                  i32.const 1
+                  i32.eq
                   if ;; label = @8
-                    i32.const 20
-                    local.set 2
-                  else
-                  end
-                  block ;; label = @8
-                    local.get 0
-                    if ;; label = @9
-                      local.get 0
-                      i32.const 2
-                      i32.sub
-                      i32.const 1
-                      i32.gt_u
-                      br_if 1 (;@8;)
-                      local.get 0
-                      i32.const 2
-                      i32.eq
-                      if ;; label = @10
-                        i32.const 0
-                        global.set 2
-                        global.get 1
-                        local.set 5
-                        i32.const 0
-                        local.set 0
-                        br 2 (;@8;)
-                      else
-                      end
-                    else
-                    end
+                    i32.const 0
+                    global.set 2
+                    global.get 1
+                    local.set 5
                     i32.const 0
                     local.set 0
-                    local.get 5
-                    global.set 0
-                    local.get 2
-                    call $fib
-                    local.set 3
-                    global.get 0
-                    local.tee 5
-                    i64.const 0
-                    i64.lt_s
-                    if ;; label = @9
-                      i32.const 2
-                      br 5 (;@4;)
-                    else
-                    end
-                  end
-                  local.get 3
-                  br 1 (;@6;)
-                end
-                block ;; label = @7
-                  i32.const 20
-                  local.set 2
-                end
-                block ;; label = @7
-                  local.get 5
-                  global.set 0
-                  local.get 2
-                  call $fib
-                  local.set 3
-                  global.get 0
-                  local.tee 5
-                  i64.const 0
-                  i64.lt_s
-                  if ;; label = @8
-                    i32.const 2
-                    br 5 (;@3;)
                   else
                   end
+                else
+                  i32.const 1
+                  global.set 2
+                  i32.const 1
+                  br 6 (;@1;)
                 end
-                local.get 3
+              else
+                br 1 (;@5;)
+              end
+              local.get 0
+              i32.eqz
+              if ;; label = @6
+                i32.const 20
+                local.set 2
+              else
+              end
+              block ;; label = @6
+                local.get 0
+                if ;; label = @7
+                  local.get 0
+                  i32.const 2
+                  i32.sub
+                  i32.const 1
+                  i32.gt_u
+                  br_if 1 (;@6;)
+                  local.get 0
+                  i32.const 2
+                  i32.eq
+                  if ;; label = @8
+                    i32.const 0
+                    global.set 2
+                    global.get 1
+                    local.set 5
+                    i32.const 0
+                    local.set 0
+                    br 2 (;@6;)
+                  else
+                  end
+                else
+                end
+                i32.const 0
+                local.set 0
+                local.get 5
+                global.set 0
+                local.get 2
+                call $fib
+                local.set 3
+                global.get 0
+                local.tee 5
+                i64.const 0
+                i64.lt_s
+                if ;; label = @7
+                  i32.const 2
+                  br 5 (;@2;)
+                else
+                end
+              end
+              local.get 3
+              br 1 (;@4;)
+            end
+            block ;; label = @5
+              i32.const 20
+              local.set 2
+            end
+            block ;; label = @5
+              local.get 5
+              global.set 0
+              local.get 2
+              call $fib
+              local.set 3
+              global.get 0
+              local.tee 5
+              i64.const 0
+              i64.lt_s
+              if ;; label = @6
+                i32.const 2
+                br 4 (;@2;)
+              else
               end
             end
-            local.get 5
-            global.set 0
-            global.get 4
-            i32.const 96
-            i32.sub
-            global.set 4
-            return
+            local.get 3
           end
-          global.get 2
-          i32.const 0
-          i32.ne
-          i32.add
-          i32.const 1
-          global.set 2
-          br 2 (;@1;)
         end
-        global.get 2
-        i32.const 0
-        i32.ne
-        i32.add
-        i32.const 1
-        global.set 2
+        local.get 5
+        global.set 0
+        global.get 4
+        i32.const 96
+        i32.sub
+        global.set 4
+        return
       end
-      local.get 5
-      global.set 0
-      local.set 0
-      global.get 3
-      local.set 4
-      local.get 4
-      i32.const 1
-      i32.store
-      local.get 4
-      local.get 0
-      i32.store offset=4
-      local.get 4
-      local.get 3
-      i64.extend_i32_u
-      i64.store offset=8
-      local.get 4
-      i32.const 16
-      i32.add
-      global.set 3
+      global.get 2
       i32.const 0
-      return
+      i32.ne
+      i32.add
+      i32.const 1
+      global.set 2
     end
     local.get 5
     global.set 0
