@@ -2160,37 +2160,34 @@ fn code_size_capped(func: &LocalFunction, instrs: &[(Instr, InstrLocId)], cap: u
 
 /// Whether `instrs` (nested sequences included) hold a loop.
 fn contains_loop(func: &LocalFunction, instrs: &[(Instr, InstrLocId)]) -> bool {
-    let mut stack: Vec<InstrSeqId> = Vec::new();
-    for (i, _) in instrs {
-        if matches!(i, Instr::Loop(_)) {
-            return true;
-        }
-        stack.extend(nested(i));
-    }
-    while let Some(s) = stack.pop() {
-        for (i, _) in &func.block(s).instrs {
-            if matches!(i, Instr::Loop(_)) {
-                return true;
-            }
-            stack.extend(nested(i));
-        }
-    }
-    false
+    any_nested(func, instrs, |i| matches!(i, Instr::Loop(_)))
 }
 
 /// Whether `instrs` (nested sequences included) read `local`.
 fn uses_local(func: &LocalFunction, instrs: &[(Instr, InstrLocId)], local: LocalId) -> bool {
-    let reads = |i: &Instr| matches!(i, Instr::LocalGet(g) if g.local == local);
+    any_nested(
+        func,
+        instrs,
+        |i| matches!(i, Instr::LocalGet(g) if g.local == local),
+    )
+}
+
+/// Whether any instruction of `instrs`, nested sequences included, is `hit`.
+fn any_nested(
+    func: &LocalFunction,
+    instrs: &[(Instr, InstrLocId)],
+    hit: impl Fn(&Instr) -> bool,
+) -> bool {
     let mut stack: Vec<InstrSeqId> = Vec::new();
     for (i, _) in instrs {
-        if reads(i) {
+        if hit(i) {
             return true;
         }
         stack.extend(nested(i));
     }
     while let Some(s) = stack.pop() {
         for (i, _) in &func.block(s).instrs {
-            if reads(i) {
+            if hit(i) {
                 return true;
             }
             stack.extend(nested(i));
